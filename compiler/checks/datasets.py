@@ -1,0 +1,34 @@
+"""Dataset sources exist inside the repository, and splits add up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compiler.diagnostics import Diagnostic
+from compiler.paths import resolve_inside
+from compiler.project import Project
+
+
+def check_datasets(project: Project) -> list[Diagnostic]:
+    found: list[Diagnostic] = []
+    for resource in project.of_kind("Dataset"):
+        spec = resource.spec
+        if spec is None:
+            continue
+        if spec.source.path is not None:
+            where = ("spec", "source", "path")
+            target = resolve_inside(project.root, spec.source.path)
+            if target is None:
+                found.append(resource.error(where, "E221", f"source path {spec.source.path!r} is outside the repository",
+                                            "keep data inside the repository (DVC-track large files) and use a relative path"))
+            elif not target.exists() and not Path(str(target) + ".dvc").exists():
+                found.append(resource.error(where, "E220", f"source path {spec.source.path!r} does not exist",
+                                            "add the file, or `dvc pull` it if it is DVC-tracked; paths are relative to "
+                                            f"{project.root.name}/"))
+        if spec.splits is not None:
+            total = sum(spec.splits.fractions.values())
+            if total > 1 + 1e-9:
+                parts = " + ".join(f"{v:g}" for v in spec.splits.fractions.values())
+                found.append(resource.error(("spec", "splits"), "E222", f"split fractions sum to {total:g} ({parts}), above 1",
+                                            "make the fractions add up to at most 1"))
+    return found

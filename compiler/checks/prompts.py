@@ -1,0 +1,70 @@
+"""Prompt templates compile in a sandbox, and their variables are declared and real."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from compiler.checks.columns import columns_of
+from compiler.diagnostics import Diagnostic, error, warning
+from compiler.project import Project
+from compiler.resources import Resource
+from compiler.suggest import did_you_mean
+
+_TEMPLATE = ("spec", "template")
+
+
+@lru_cache(maxsize=1)
+def sandbox() -> Any:
+    """The sandboxed Jinja environment templates are checked (and later rendered) in."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def template_line(resource: Resource, template: str, line_in_template: int) -> tuple[int, int]:
+    """The file position of a template line: block scalars start on the line after the key."""
+    line, col = resource.locate(_TEMPLATE)
+    if "\n" in template.rstrip("\n"):
+        return line + line_in_template, col
+    return line, col
+
+
+def check_prompts(project: Project) -> list[Diagnostic]:
+    from jinja2 import TemplateSyntaxError, meta
+
+    found: list[Diagnostic] = []
+    env = sandbox()
+    for resource in project.of_kind("Prompt"):
+        spec = resource.spec
+        if spec is None:
+            continue
+        try:
+            ast = env.parse(spec.template)
+        except TemplateSyntaxError as exc:
+            line, col = template_line(resource, spec.template, exc.lineno or 1)
+            found.append(error(resource.file, line, col, "E212", f"template syntax error: {exc.message}",
+                               "check the {{ }} and {% %} pairs near this line"))
+            continue
+        used = meta.find_undeclared_variables(ast)
+        declared = set(spec.variables)
+        for name in sorted(used - declared):
+            line, col = resource.locate(_TEMPLATE)
+            found.append(error(resource.file, line, col, "E210", f"template uses undeclared variable '{name}'",
+                               did_you_mean(name, declared) or f"declare it under spec.variables: {name}: {{from: Dataset/..}}"))
+        for name in sorted(declared - used):
+            line, col = resource.locate(("spec", "variables", name), "key")
+            found.append(warning(resource.file, line, col, "W100", f"variable '{name}' is declared but the template never uses it",
+                                 "remove it, or use it in the template"))
+        for name, variable in spec.variables.items():
+            if variable.from_ is None:
+                continue
+            column = variable.column or name
+            columns = columns_of(project, variable.from_)
+            if columns is not None and column not in columns:
+                path = ("spec", "variables", name, "column" if variable.column else "from")
+                found.append(resource.error(path, "E211", f"{variable.from_.resource} has no column '{column}'",
+                                            did_you_mean(column, columns) or
+                                            f"its columns: {', '.join(columns)}; name one with column:"))
+    return found

@@ -1,0 +1,87 @@
+"""Content hashes of data files: the md5 DVC recorded, or the file's own md5.
+
+Hashing large data on every plan would be slow, so computed md5s are cached by
+(path, size, mtime, inode) in ``.llmops/cache/hashes.json``, as DVC does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from compiler.yaml_source import decode, parse_documents
+
+
+def _md5_file(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def dvc_recorded_md5(path: Path) -> str | None:
+    """The md5 in ``<path>.dvc``, if the file is DVC-tracked."""
+    meta = Path(str(path) + ".dvc")
+    try:
+        text, _ = decode(meta.read_bytes(), meta.name)
+    except OSError:
+        return None
+    docs, _ = parse_documents(text or "", meta.name)
+    outs = docs[0].data.get("outs") if docs else None
+    if isinstance(outs, list) and outs and isinstance(outs[0], dict):
+        md5 = outs[0].get("md5")
+        return str(md5) if md5 else None
+    return None
+
+
+class HashCache:
+    """md5 of files by stat signature, loaded once and saved when it grew."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / ".llmops" / "cache" / "hashes.json"
+        try:
+            self.entries: dict[str, list] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.dirty = False
+
+    def md5(self, path: Path) -> str:
+        st = path.stat()
+        signature = [st.st_size, st.st_mtime_ns, st.st_ino]
+        key = str(path)
+        hit = self.entries.get(key)
+        if hit is not None and hit[:3] == signature:
+            return hit[3]
+        digest = _md5_file(path)
+        self.entries[key] = [*signature, digest]
+        self.dirty = True
+        return digest
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.entries))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
+def data_md5(path: Path, cache: HashCache) -> str | None:
+    """The content hash of a data file or folder; None when it is not here (nor DVC-tracked)."""
+    recorded = dvc_recorded_md5(path)
+    if recorded:
+        return recorded
+    if path.is_file():
+        return cache.md5(path)
+    if path.is_dir():
+        h = hashlib.md5(usedforsecurity=False)
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(f"{file.relative_to(path).as_posix()}\0{cache.md5(file)}\n".encode())
+        return h.hexdigest() + ".dir"
+    return None

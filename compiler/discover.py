@@ -1,0 +1,31 @@
+"""Finding the spec files of a project."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+SKIP_DIRS = frozenset({"node_modules", "__pycache__", "venv", "site-packages", "dist", "build"})
+SKIP_FILES = frozenset({"dvc.yaml", "dvc.lock", ".pre-commit-config.yaml", "mkdocs.yml", "mkdocs.yaml"})
+LOCK_NAME = "llmops.lock"
+
+
+def find_spec_files(root: Path) -> list[Path]:
+    """Every .yaml/.yml file under ``root``, sorted, skipping hidden and tool folders."""
+    if root.is_file():
+        return [root]
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
+        for name in filenames:
+            if name.endswith(SPEC_SUFFIXES) and name not in SKIP_FILES and not name.startswith("."):
+                found.append(Path(dirpath, name))
+    found.sort()
+    return found
+
+
+def project_root(path: Path) -> Path:
+    """The folder spec paths are relative to: the path itself, or a file's folder."""
+    path = path.resolve()
+    return path.parent if path.is_file() else path

@@ -1,0 +1,140 @@
+"""Pydantic validation errors turned into located, hinted Diagnostics."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+
+from compiler.diagnostics import Diagnostic, error
+from compiler.suggest import did_you_mean
+from compiler.yaml_source import ParsedDoc, PathKey
+
+_TYPE_NAMES = {
+    "string_type": "a string", "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false", "bool_parsing": "true or false",
+    "dict_type": "a mapping", "list_type": "a list", "model_type": "a mapping", "model_attributes_type": "a mapping",
+    "date_type": "a date (YYYY-MM-DD)", "date_parsing": "a date (YYYY-MM-DD)", "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
+    "date_from_datetime_inexact": "a date (YYYY-MM-DD)", "finite_number": "a finite number",
+}
+_RANGE = {"greater_than": "> {gt}", "greater_than_equal": ">= {ge}", "less_than": "< {lt}", "less_than_equal": "<= {le}"}
+_CODES = {
+    "llmops_unknown_metric": "E105", "llmops_ref_syntax": "E106", "llmops_ref_type": "E106", "llmops_ref_output": "E106",
+    "llmops_ref_kind": "E202", "llmops_one_of": "E107", "llmops_conflict": "E107", "llmops_missing": "E101",
+    "llmops_range": "E103", "llmops_metric_domain": "E103", "llmops_split_empty": "E101",
+}
+
+
+def dotted(path: PathKey) -> str:
+    """``('spec', 'transforms', 0, 'dedup')`` as ``spec.transforms[0].dedup``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "document"
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    return f"'{value}'" if len(str(value)) < 60 else "a long string"
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(members) != 1:
+                return tp
+            tp = members[0]
+        else:
+            return tp
+
+
+def _known_keys(root: type[BaseModel], loc: PathKey) -> list[str]:
+    """The keys allowed in the mapping at ``loc`` of ``root``, for 'did you mean'."""
+    tp: Any = root
+    for part in loc:
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = next((f for n, f in tp.model_fields.items() if (f.alias or n) == part), None)
+            if field is None:
+                return []
+            tp = field.annotation
+        elif typing.get_origin(tp) in (list, dict):
+            tp = typing.get_args(tp)[-1]
+        else:
+            return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [f.alias or n for n, f in tp.model_fields.items()]
+    return []
+
+
+def field_diagnostics(doc: ParsedDoc, model: type[BaseModel], errors: list[dict[str, Any]]) -> list[Diagnostic]:
+    """One Diagnostic per pydantic error, located at the offending key or value of ``doc``."""
+    out: list[Diagnostic] = []
+    seen: set[tuple[PathKey, str]] = set()
+    for err in errors:
+        loc: PathKey = tuple(err["loc"])
+        kind: str = err["type"]
+        ctx: dict[str, Any] = err.get("ctx") or {}
+        value = err.get("input")
+        where = dotted(loc)
+        hint: str | None = ctx.get("hint")
+        if (loc, kind) in seen:
+            continue
+        seen.add((loc, kind))
+        at = "value"
+        if kind == "extra_forbidden":
+            code, at = "E100", "key"
+            parent = dotted(loc[:-1])
+            message = f"unknown field '{loc[-1]}' in {parent}"
+            known = _known_keys(model, loc[:-1])
+            hint = did_you_mean(str(loc[-1]), known) or (f"allowed here: {', '.join(known)}" if known else None)
+        elif kind == "missing":
+            code, at = "E101", "key"
+            message = f"missing required field '{loc[-1]}' in {dotted(loc[:-1])}"
+            hint = f"add {loc[-1]}: under {dotted(loc[:-1])}"
+            loc = loc[:-1]
+        elif kind in _TYPE_NAMES:
+            code = "E102"
+            message = f"{where} must be {_TYPE_NAMES[kind]}, not {_describe(value)}"
+        elif kind in _RANGE:
+            code = "E103"
+            message = f"{where} must be {_RANGE[kind].format(**ctx)}, got {value!r}"
+        elif kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+            code = "E103"
+            message = f"{where}: {err['msg'].lower()}"
+        elif kind == "literal_error":
+            code = "E104"
+            expected = ctx.get("expected", "")
+            message = f"{where} must be one of {expected}, not {_describe(value)}"
+            choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
+            hint = did_you_mean(str(value), choices) if isinstance(value, str) else None
+        elif kind == "string_pattern_mismatch":
+            code = "E022" if loc[:1] == ("metadata",) else "E104"
+            message = f"{where} {_describe(value)} has the wrong form"
+            hint = "names use lowercase letters, digits and dashes, at most 63 characters" if loc[-1:] == ("name",) else f"it must match {ctx.get('pattern')}"
+        elif kind == "llmops_unknown_metric":
+            code = "E105"
+            message = f"{where}: {err['msg']}"
+            hint = did_you_mean(str(value), ctx.get("choices", [])) or f"known metrics: {', '.join(ctx.get('choices', []))}"
+        else:
+            code = _CODES.get(kind, "E104")
+            message = f"{where}: {err['msg']}"
+        line, col = doc.locate(loc, at)
+        out.append(error(doc.file, line, col, code, message, hint))
+    return out

@@ -1,0 +1,98 @@
+"""Fingerprints: what a node's result depends on, hashed.
+
+A node's fingerprint covers the part of its resource's normalized spec that can
+change its result (a threshold change re-judges a gate without re-running the
+evaluation), the fingerprints of its inputs, the content hashes of the data it
+reads, and the version of the step's code. Normalization is pydantic's dump with
+defaults filled in, as canonical JSON: comments, formatting, key order and
+spelling a default out change nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from compiler.data_hash import HashCache, data_md5
+from compiler.graph import Graph, Node
+from compiler.paths import resolve_inside
+from compiler.project import Project
+
+# Bump a step's version when its runner's behaviour changes what it produces:
+# every node of that step is then planned as an update.
+STEP_CODE_VERSIONS: dict[str, str] = {
+    "prepare": "prepare/1",
+    "prompt": "prompt/1",
+    "import": "import/1",
+    "finetune": "finetune/1",
+    "evaluate": "evaluate/1",
+    "gate": "gate/1",
+    "deploy": "deploy/1",
+}
+
+# Spec fields that never change a step's result (how much CPU to use, retries, notes).
+_IGNORED: dict[str, frozenset[str]] = {
+    "prepare": frozenset({"license"}),
+    "import": frozenset({"resources"}),
+    "finetune": frozenset({"resources"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """A node's fingerprint with the parts it was computed from, kept to explain changes."""
+
+    value: str
+    step: str
+    code: str
+    spec: dict[str, Any]
+    inputs: dict[str, str]
+    data: dict[str, str | None]
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+
+
+def spec_view(node: Node, spec: Any) -> dict[str, Any]:
+    """The normalized part of the spec that can change ``node``'s result."""
+    dumped: dict[str, Any] = spec.model_dump(mode="json", by_alias=True)
+    if node.step == "evaluate":
+        return {
+            "model": dumped["model"], "dataset": dumped["dataset"], "prompt": dumped["prompt"],
+            "metrics": [{"metric": m["metric"], "slice_by": m["slice_by"], "grader": m["grader"]} for m in dumped["metrics"]],
+        }
+    if node.step == "gate":
+        return {key: dumped[key] for key in ("min_samples", "metrics", "baseline", "on_fail")}
+    if node.step == "finetune" and dumped.get("finetune"):
+        dumped["finetune"].pop("max_retries", None)
+    ignored = _IGNORED.get(node.step, frozenset())
+    return {key: value for key, value in dumped.items() if key not in ignored}
+
+
+def fingerprint_node(node: Node, spec: dict[str, Any], inputs: dict[str, str], data: dict[str, str | None]) -> Fingerprint:
+    """Pure: the fingerprint of ``node`` from its parts."""
+    code = STEP_CODE_VERSIONS[node.step]
+    payload = canonical({"node": node.id, "step": node.step, "code": code, "spec": spec, "inputs": inputs, "data": data})
+    value = hashlib.sha256(payload.encode()).hexdigest()[:32]
+    return Fingerprint(value, node.step, code, spec, inputs, data)
+
+
+def fingerprint_graph(project: Project, graph: Graph, hashes: HashCache | None = None) -> dict[str, Fingerprint]:
+    """Fingerprints of every node, in topological order (inputs are always computed first)."""
+    cache = hashes or HashCache(project.root)
+    prints: dict[str, Fingerprint] = {}
+    for node in graph.nodes.values():
+        resource = project.resources[node.resource]
+        data: dict[str, str | None] = {}
+        if node.step == "prepare" and resource.spec.source.path is not None:
+            source = resource.spec.source.path
+            target = resolve_inside(project.root, source)
+            data[source] = data_md5(target, cache) if target is not None else None
+        inputs = {dep: prints[dep].value for dep in node.inputs}
+        prints[node.id] = fingerprint_node(node, spec_view(node, resource.spec), inputs, data)
+    if hashes is None:
+        cache.save()
+    return prints

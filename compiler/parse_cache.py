@@ -1,0 +1,52 @@
+"""A cache of parsed spec files, keyed by content hash, so a warm plan skips YAML parsing.
+
+Only plain data is cached (marshal: fast and safe for dict/list/str/number); positions
+are recomputed by re-parsing a file on the rare run that reports a diagnostic in it.
+The cache lives in ``.llmops/cache/`` of the project and is never committed.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+CACHE_VERSION = 1
+_MAGIC = f"llmops-parse-{CACHE_VERSION}-{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def cache_path(root: Path) -> Path:
+    return root / ".llmops" / "cache" / "parsed.marshal"
+
+
+def load_cache(root: Path) -> dict[str, list[tuple[int, int, Any]]]:
+    """Content hash -> [(document index, start line, data)], or empty when missing or stale."""
+    try:
+        with open(cache_path(root), "rb") as handle:
+            magic, entries = marshal.load(handle)
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    return entries if magic == _MAGIC and isinstance(entries, dict) else {}
+
+
+def save_cache(root: Path, entries: dict[str, list[tuple[int, int, Any]]]) -> None:
+    """Write the cache atomically; a failure to write (read-only checkout) is not an error."""
+    target = cache_path(root)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        gitignore = target.parent.parent / ".gitignore"
+        if not gitignore.exists():
+            gitignore.write_text("*\n")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".parsed-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                marshal.dump((_MAGIC, entries), handle)
+            os.replace(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,282 @@
+"""Safe YAML loading that keeps the position of every key and value.
+
+Specs are parsed with ruamel.yaml's libyaml-based parser into nodes, never
+constructed into Python objects by tag, so no tag can run code. On top of that:
+bounded nesting (the C composer recurses), bounded alias expansion (billion
+laughs), duplicate keys reported at both places, YAML 1.2 core-schema scalars
+(``yes``/``no``/``on`` stay strings), and every error a located Diagnostic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruamel.yaml.cyaml import CParser
+from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from compiler.diagnostics import Diagnostic, error
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_DEPTH = 48
+MAX_EXPANDED_NODES = 100_000
+MAX_DOCUMENTS = 1_000
+
+PathKey = tuple[str | int, ...]
+Position = tuple[int, int]  # 1-based line and column
+
+_STD = "tag:yaml.org,2002:"
+_PLAIN = "!llmops-plain"  # marker for an untagged plain scalar, resolved by the core schema below
+_ALLOWED_TAGS = {_PLAIN, _STD + "str", _STD + "int", _STD + "float", _STD + "bool", _STD + "null",
+                 _STD + "map", _STD + "seq", _STD + "timestamp", "!"}
+
+_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
+_NAN = re.compile(r"\.(nan|NaN|NAN)")
+_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_TRUE = frozenset(("true", "True", "TRUE"))
+_FALSE = frozenset(("false", "False", "FALSE"))
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark: Any) -> None:
+        self.mark = mark
+
+
+class _Composer(CParser):  # type: ignore[misc]
+    """libyaml composer with our resolver: tags are recorded, never acted upon."""
+
+    def __init__(self, text: str) -> None:
+        CParser.__init__(self, text)
+        self._depth = 0
+
+    def descend_resolver(self, parent: Any, index: Any) -> None:
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _TooDeep(self.parsed_event.start_mark if hasattr(self, "parsed_event") else None)
+
+    def ascend_resolver(self) -> None:
+        self._depth -= 1
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is ScalarNode:
+            return _PLAIN if implicit[0] else _STD + "str"
+        return _STD + ("seq" if kind is SequenceNode else "map")
+
+
+def resolve_plain(text: str) -> Any:
+    """A plain scalar under the YAML 1.2 core schema. Timestamps stay strings."""
+    if text in _NULLS:
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    first = text[0]
+    if first.isdigit() or first in "+-.":
+        if _INT.fullmatch(text):
+            return int(text, 0) if text[:2] in ("0o", "0x") else int(text)
+        if _FLOAT.fullmatch(text):
+            return float(text)
+        if _INF.fullmatch(text):
+            return float("-inf") if first == "-" else float("inf")
+        if _NAN.fullmatch(text):
+            return float("nan")
+    return text
+
+
+@dataclass
+class ParsedDoc:
+    """One YAML document: its plain data and where each of its parts is written."""
+
+    file: str
+    index: int
+    line: int
+    data: Any
+    positions: dict[PathKey, tuple[Position, Position]] | None = None
+    reparse: Callable[[], dict[PathKey, tuple[Position, Position]]] | None = field(default=None, repr=False)
+
+    def locate(self, path: PathKey, at: str = "value") -> Position:
+        """Where the item at ``path`` is written; falls back to its nearest written ancestor."""
+        if self.positions is None and self.reparse is not None:
+            self.positions = self.reparse()
+        positions = self.positions or {}
+        for end in range(len(path), -1, -1):
+            hit = positions.get(path[:end])
+            if hit is not None:
+                return hit[0] if at == "key" else hit[1]
+        return (self.line, 1)
+
+
+def _pos(mark: Any) -> Position:
+    return (mark.line + 1, mark.column + 1)
+
+
+class _Converter:
+    """Nodes to plain data plus positions, with the tag, key and expansion checks."""
+
+    def __init__(self, file: str, diagnostics: list[Diagnostic]) -> None:
+        self.file = file
+        self.diagnostics = diagnostics
+        self.positions: dict[PathKey, tuple[Position, Position]] = {}
+
+    def fail(self, node: Node, code: str, message: str, hint: str | None = None) -> None:
+        line, col = _pos(node.start_mark)
+        self.diagnostics.append(error(self.file, line, col, code, message, hint))
+
+    def convert(self, node: Node, path: PathKey) -> Any:
+        tag = node.tag
+        if tag not in _ALLOWED_TAGS:
+            self.fail(node, "E013", f"unsupported YAML tag {_short_tag(tag)}",
+                      "specs are plain YAML: remove the tag (no Python objects or custom types)")
+            return None
+        if isinstance(node, ScalarNode):
+            value = node.value
+            if tag == _PLAIN:
+                return resolve_plain(value)
+            if tag in (_STD + "str", "!", _STD + "timestamp"):
+                return value
+            resolved = resolve_plain(value)
+            expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}[tag[len(_STD):]]
+            if not isinstance(resolved, expected) or (tag.endswith("int") and isinstance(resolved, bool)):
+                self.fail(node, "E102", f"{value!r} is not a valid {_short_tag(tag)}")
+                return None
+            return float(resolved) if tag.endswith("float") else resolved
+        if isinstance(node, SequenceNode):
+            items = []
+            for i, child in enumerate(node.value):
+                self.positions[(*path, i)] = (_pos(child.start_mark), _pos(child.start_mark))
+                items.append(self.convert(child, (*path, i)))
+            return items
+        if not isinstance(node, MappingNode):  # pragma: no cover - the composer makes only these three
+            return None
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                self.fail(key_node, "E010", "a key must be a plain scalar, not a mapping or sequence")
+                continue
+            if key_node.tag == _STD + "merge" or (key_node.tag == _PLAIN and key_node.value == "<<"):
+                self.fail(key_node, "E013", "merge keys (<<) are not supported", "write the fields out, or use an anchor on the whole value")
+                continue
+            key = key_node.value
+            where = (_pos(key_node.start_mark), _pos(value_node.start_mark))
+            if key in mapping:
+                first_line, first_col = self.positions[(*path, key)][0]
+                self.fail(key_node, "E012", f"duplicate key '{key}'",
+                          f"first defined at line {first_line}, column {first_col}; keep one of them")
+                continue
+            self.positions[(*path, key)] = where
+            mapping[key] = self.convert(value_node, (*path, key))
+        return mapping
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_STD):] if tag.startswith(_STD) else tag
+
+
+def _expanded_size(node: Node, memo: dict[int, int]) -> int:
+    """Node count once every alias is expanded, in time linear in the unique nodes."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # guards recursive aliases; the composer rejects them anyway
+    if isinstance(node, SequenceNode):
+        size = 1 + sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[key] = size
+    return size
+
+
+def _syntax_error(file: str, text: str, exc: MarkedYAMLError) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = _pos(mark) if mark is not None else (1, 1)
+    problem = (exc.problem or "invalid YAML").replace("\t", "\\t")
+    lines = text.splitlines()
+    source_line = lines[line - 1] if 0 < line <= len(lines) else ""
+    if "\t" in source_line[: max(col, 1)] or (col - 1 < len(source_line) and source_line[col - 1: col] == "\t"):
+        tab_col = source_line.index("\t") + 1
+        return error(file, line, tab_col, "E011", "tab character used for indentation",
+                     "YAML indents with spaces only: replace the tab with spaces")
+    context = f" {exc.context}" if exc.context else ""
+    return error(file, line, col, "E010", f"YAML syntax error: {problem}{context}".strip(),
+                 "check the indentation and quoting around this point")
+
+
+def parse_documents(text: str, file: str) -> tuple[list[ParsedDoc], list[Diagnostic]]:
+    """Parse every document of ``text``; errors are collected, documents before an error are kept."""
+    diagnostics: list[Diagnostic] = []
+    docs: list[ParsedDoc] = []
+    composer = _Composer(text)
+    index = 0
+    try:
+        while composer.check_node():
+            node = composer.get_node()
+            if index >= MAX_DOCUMENTS:
+                line, col = _pos(node.start_mark)
+                diagnostics.append(error(file, line, col, "E017", f"more than {MAX_DOCUMENTS} documents in one file",
+                                         "split the file"))
+                break
+            doc = _convert_document(node, file, index, diagnostics)
+            if doc is not None:
+                docs.append(doc)
+            index += 1
+    except _TooDeep as exc:
+        line, col = _pos(exc.mark) if exc.mark is not None else (1, 1)
+        diagnostics.append(error(file, line, col, "E015", f"nesting deeper than {MAX_DEPTH} levels",
+                                 "specs are shallow; flatten this structure"))
+    except MarkedYAMLError as exc:
+        diagnostics.append(_syntax_error(file, text, exc))
+    except RecursionError:  # pragma: no cover - depth is bounded above
+        diagnostics.append(error(file, 1, 1, "E015", "nesting too deep"))
+    return docs, diagnostics
+
+
+def _convert_document(node: Node, file: str, index: int, diagnostics: list[Diagnostic]) -> ParsedDoc | None:
+    line = node.start_mark.line + 1
+    if isinstance(node, ScalarNode) and node.tag == _PLAIN and resolve_plain(node.value) is None:
+        return None  # an empty document, e.g. after a trailing ---
+    size = _expanded_size(node, {})
+    if size > MAX_EXPANDED_NODES:
+        diagnostics.append(error(file, line, node.start_mark.column + 1, "E014",
+                                 f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases",
+                                 "aliases that nest aliases grow exponentially (a 'billion laughs'); write the values out"))
+        return None
+    converter = _Converter(file, diagnostics)
+    data = converter.convert(node, ())
+    if not isinstance(data, dict):
+        diagnostics.append(error(file, line, node.start_mark.column + 1, "E016",
+                                 "a spec document must be a mapping with apiVersion, kind, metadata and spec",
+                                 "start the document with apiVersion: llmops/v1"))
+        return None
+    return ParsedDoc(file, index, line, data, converter.positions)
+
+
+def positions_of(text: str, file: str) -> dict[int, dict[PathKey, tuple[Position, Position]]]:
+    """Positions of every document in ``text``, by document index (for cached loads)."""
+    docs, _ = parse_documents(text, file)
+    return {doc.index: doc.positions or {} for doc in docs}
+
+
+def decode(raw: bytes, file: str) -> tuple[str | None, Diagnostic | None]:
+    """Bytes to text, or the located reason they are not a spec file."""
+    if len(raw) > MAX_FILE_BYTES:
+        return None, error(file, 1, 1, "E004", f"file is {len(raw):,} bytes; spec files are limited to {MAX_FILE_BYTES:,}",
+                           "keep data out of specs: reference it with source.path")
+    if b"\0" in raw[:8192]:
+        return None, error(file, 1, 1, "E002", "file is binary, not YAML", "move it out of the spec folder")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        return None, error(file, line, col, "E003", f"invalid UTF-8 byte 0x{raw[exc.start]:02x}",
+                           "save the file as UTF-8")
+    return text.removeprefix("\ufeff"), None

@@ -1,0 +1,69 @@
+"""The building blocks every kind shares: strict models, names, labels, one-of groups."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+API_VERSION = "llmops/v1"
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, min_length=1, max_length=63)]
+"""A resource name: lowercase letters, digits and dashes, 1-63 chars, no leading or trailing dash."""
+
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-/]*$")]
+Labels = dict[LabelKey, Annotated[str, StringConstraints(max_length=253)]]
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class Strict(BaseModel):
+    """Base of every spec model: unknown fields are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, str_strip_whitespace=False)
+
+
+class OneOf(Strict):
+    """A mapping where exactly one of the declared alternatives must be set.
+
+    ``{path: x}`` or ``{dataset: Dataset/y}``, but never both and never neither.
+    Subclasses list the alternatives by their YAML key in ``one_of``.
+    """
+
+    one_of: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_one(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            present = [key for key in cls.one_of if data.get(key) is not None]
+            if len(present) != 1:
+                options = " | ".join(cls.one_of)
+                if present:
+                    raise PydanticCustomError(
+                        "llmops_one_of", "set exactly one of {options}, not {present}",
+                        {"options": options, "present": ", ".join(present)},
+                    )
+                raise PydanticCustomError("llmops_one_of", "set exactly one of {options}", {"options": options})
+        return data
+
+    @property
+    def choice(self) -> str:
+        """The alternative that is set."""
+        return next(key for key in self.one_of if getattr(self, _field_for(type(self), key)) is not None)
+
+
+def _field_for(model: type[BaseModel], key: str) -> str:
+    for name, info in model.model_fields.items():
+        if (info.alias or name) == key:
+            return name
+    raise KeyError(key)
+
+
+class Metadata(Strict):
+    name: Name = Field(description="Unique per kind: lowercase letters, digits and dashes, at most 63 characters.")
+    labels: Labels = Field(default_factory=dict, description="Free-form string labels, matched by policies and inherited along lineage.")
+    owner: NonEmptyStr | None = Field(default=None, description="Who answers for this resource, e.g. a team address.")
+    description: str | None = None

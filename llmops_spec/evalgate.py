@@ -1,0 +1,87 @@
+"""EvalGate: the metrics a model must reach on a dataset before it may ship."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from llmops_spec.base import Identifier, NonEmptyStr, Strict
+from llmops_spec.metrics import METRICS
+from llmops_spec.refs import Ref, ref_to
+
+
+class Grader(Strict):
+    """The model that grades answers, for model-graded metrics; pinned so scores stay comparable."""
+
+    model: ref_to("Model") | None = None
+    hub: NonEmptyStr | None = None
+    revision: NonEmptyStr | None = None
+
+
+class Threshold(Strict):
+    metric: NonEmptyStr
+    min: float | None = Field(default=None, description="Fail below this value.")
+    max: float | None = Field(default=None, description="Fail above this value.")
+    slice_by: Identifier | None = Field(default=None, description="Check the threshold on every value of this column.")
+    min_slice_samples: int = Field(10, ge=1)
+    wilson: bool = Field(False, description="Compare the Wilson 95% lower bound of a rate, not the point estimate.")
+    grader: Grader | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        if metric not in METRICS:
+            raise PydanticCustomError("llmops_unknown_metric", "unknown metric '{metric}'",
+                                      {"metric": metric, "choices": sorted(METRICS)})
+        return metric
+
+    @model_validator(mode="after")
+    def _in_domain(self) -> Threshold:
+        info = METRICS[self.metric]
+        if self.min is None and self.max is None:
+            raise PydanticCustomError("llmops_missing", "give min or max for {metric}",
+                                      {"metric": self.metric,
+                                       "hint": f"{'min' if info.higher_is_better else 'max'}: <threshold>"})
+        for bound in (self.min, self.max):
+            if bound is None:
+                continue
+            if (info.lower is not None and bound < info.lower) or (info.upper is not None and bound > info.upper):
+                domain = f"[{_num(info.lower)}, {_num(info.upper)}]"
+                raise PydanticCustomError("llmops_metric_domain", "{metric} threshold {bound} is outside {domain}",
+                                          {"metric": self.metric, "bound": bound, "domain": domain,
+                                           "hint": f"{self.metric} ranges over {domain}"})
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError("llmops_range", "min ({lo}) is above max ({hi})", {"lo": self.min, "hi": self.max})
+        if self.wilson and not (info.lower == 0 and info.upper == 1):
+            raise PydanticCustomError("llmops_conflict", "wilson applies to rates in [0, 1]; {metric} is not one",
+                                      {"metric": self.metric})
+        return self
+
+
+def _num(value: float | None) -> str:
+    return "inf" if value is None else f"{value:g}"
+
+
+class Baseline(Strict):
+    deployment: ref_to("Deployment")
+    max_regression: float = Field(0.0, ge=0, description="How far below the deployed model's metric the candidate may fall.")
+
+
+class EvalGateSpec(Strict):
+    model: ref_to("Model")
+    dataset: ref_to("Dataset", outputs=True)
+    prompt: ref_to("Prompt") | None = None
+    min_samples: int = Field(1, ge=1, description="Fail closed when the dataset has fewer rows.")
+    metrics: list[Threshold] = Field(min_length=1)
+    baseline: Baseline | None = None
+    batch_size: int = Field(32, ge=1)
+    on_fail: Literal["block", "warn"] = "block"
+
+    def upstream(self) -> list[Ref]:
+        refs = [self.model, self.dataset]
+        if self.prompt:
+            refs.append(self.prompt)
+        refs.extend(t.grader.model for t in self.metrics if t.grader and t.grader.model)
+        return refs

@@ -1,0 +1,41 @@
+"""Policy and Waiver: the team's rules, and their audited exceptions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field
+
+from llmops_spec.base import Labels, Name, NonEmptyStr, Strict
+from llmops_spec.refs import Ref, ref_to
+
+ResourceKind = Literal["Dataset", "Prompt", "Model", "EvalGate", "Deployment"]
+
+
+class Match(Strict):
+    kinds: list[ResourceKind] = Field(default_factory=list, description="Empty: every kind.")
+    labels: Labels = Field(default_factory=dict, description="All must be present with these values.")
+    names: list[Name] = Field(default_factory=list, description="Empty: every name.")
+
+
+class PolicySpec(Strict):
+    severity: Literal["error", "warning"] = "error"
+    match: Match = Field(default_factory=Match)
+    rule: NonEmptyStr = Field(description="A CEL expression over `resource` and the lineage graph; true means compliant.")
+    message: NonEmptyStr
+    hint: str | None = None
+
+    def upstream(self) -> list[Ref]:
+        return []
+
+
+class WaiverSpec(Strict):
+    policy: ref_to("Policy")
+    resources: list[ref_to("Dataset", "Prompt", "Model", "EvalGate", "Deployment")] = Field(min_length=1)
+    reason: NonEmptyStr
+    owner: NonEmptyStr
+    expires: dt.date = Field(description="ISO date; the waiver stops counting after this day.")
+
+    def upstream(self) -> list[Ref]:
+        return [self.policy, *self.resources]
