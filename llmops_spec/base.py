@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 API_VERSION = "llmops/v1"
@@ -48,6 +48,13 @@ class OneOf(Strict):
                     )
                 raise PydanticCustomError("llmops_one_of", "set exactly one of {options}", {"options": options})
         return data
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        target["oneOf"] = [{"required": [key]} for key in cls.one_of]
+        return schema
 
     @property
     def choice(self) -> str:

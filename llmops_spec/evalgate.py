@@ -21,7 +21,7 @@ class Grader(Strict):
 
 
 class Threshold(Strict):
-    metric: NonEmptyStr
+    metric: NonEmptyStr = Field(json_schema_extra={"enum": sorted(METRICS)})
     min: float | None = Field(default=None, description="Fail below this value.")
     max: float | None = Field(default=None, description="Fail above this value.")
     slice_by: Identifier | None = Field(default=None, description="Check the threshold on every value of this column.")

@@ -1,0 +1,1 @@
+"""Pure renderers: values (diagnostics, plans, graphs) to text for people and machines."""

@@ -1,0 +1,51 @@
+"""llmops plan [PATH]: what apply would create, update or delete, and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from llmops_cli.common import default_path, path_argument, print_diagnostics, rebase, styler
+from runners.files import write_atomic
+
+
+@click.command("plan")
+@path_argument
+@click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan (JSON) for apply.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 2 when something does, 1 on error.")
+@click.option("--show-unchanged", is_flag=True, help="List unchanged nodes too.")
+@click.option("--no-cache", is_flag=True, help="Parse every file afresh.")
+@click.pass_context
+def command(ctx: click.Context, path: Path | None, out: Path | None, fmt: str, detailed_exitcode: bool,
+            show_unchanged: bool, no_cache: bool) -> None:
+    """Diff the specs under PATH against llmops.lock."""
+    from compiler import compile_project, plan_project
+    from compiler.render.plan import render_plan_json, render_plan_markdown, render_plan_text
+
+    compilation = compile_project(path or default_path(), use_cache=not no_cache)
+    plan, diagnostics = plan_project(compilation)
+    root = compilation.project.root
+    if plan is None:
+        print_diagnostics(rebase(diagnostics, root), "text" if fmt != "json" else "json")
+        ctx.exit(1)
+    if diagnostics:  # warnings only
+        click.echo(err=True, message="")
+        print_diagnostics(rebase(diagnostics, root), "text")
+    if out is not None:
+        write_atomic(out, render_plan_json(plan))
+    if fmt == "json":
+        click.echo(render_plan_json(plan), nl=False)
+    elif fmt == "markdown":
+        from compiler.render.graph import render_mermaid
+        from compiler.graph import Graph
+
+        changed = {c.node: c.action for c in plan.changes if c.action != "no-op"}
+        subgraph = Graph({nid: n for nid, n in compilation.graph.nodes.items() if nid in changed})
+        click.echo(render_plan_markdown(plan, render_mermaid(subgraph, changed) if subgraph.nodes else None), nl=False)
+    else:
+        click.echo(render_plan_text(plan, show_unchanged, styler()))
+        if out is not None:
+            click.echo(f"\nSaved the plan to {out}. Apply exactly this plan with: llmops apply {out}")
+    ctx.exit(2 if detailed_exitcode and plan.has_changes else 0)

@@ -1,0 +1,85 @@
+"""What the commands share: the spec path argument, output styling, and diagnostic printing."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import click
+
+from compiler.diagnostics import Diagnostic
+
+STYLES = {
+    "error": {"fg": "red", "bold": True}, "warning": {"fg": "yellow", "bold": True}, "note": {"fg": "cyan"},
+    "path": {"bold": True}, "hint": {"fg": "cyan"}, "dim": {"dim": True}, "bold": {"bold": True},
+    "create": {"fg": "green"}, "update": {"fg": "yellow"}, "delete": {"fg": "red"}, "no-op": {"dim": True},
+}
+
+
+def default_path() -> Path:
+    """``specs/`` when it exists here (the usual layout), else the current folder."""
+    return Path("specs") if Path("specs").is_dir() else Path(".")
+
+
+path_argument = click.argument("path", type=click.Path(path_type=Path), required=False)
+
+
+def use_color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def styler(enabled: bool | None = None) -> Any:
+    on = use_color() if enabled is None else enabled
+
+    def style(text: str, kind: str) -> str:
+        return click.style(text, **STYLES[kind]) if on and kind in STYLES else text
+
+    return style
+
+
+def rebase(diagnostics: list[Diagnostic], root: Path) -> list[Diagnostic]:
+    """Diagnostic paths relative to the current folder, so editors and CI can open them."""
+    cwd = Path.cwd()
+    out = []
+    for d in diagnostics:
+        full = (root / d.file) if not Path(d.file).is_absolute() else Path(d.file)
+        try:
+            shown = os.path.relpath(full, cwd)
+        except ValueError:
+            shown = str(full)
+        out.append(replace(d, file=Path(shown).as_posix()))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _lines(file: str) -> list[str] | None:
+    try:
+        return Path(file).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+
+
+def source_line(file: str, line: int) -> str | None:
+    lines = _lines(file)
+    return lines[line - 1] if lines and 0 < line <= len(lines) else None
+
+
+def print_diagnostics(diagnostics: list[Diagnostic], fmt: str, summary: bool = True) -> None:
+    """Render to stdout in ``fmt`` (text | json | github); text adds a summary line on stderr."""
+    from compiler.render.diagnostics import render_github, render_json, render_text, summary_line
+
+    if fmt == "json":
+        click.echo(render_json(diagnostics))
+    elif fmt == "github":
+        if diagnostics:
+            click.echo(render_github(diagnostics))
+    else:
+        text = render_text(diagnostics, source_line, styler())
+        if text:
+            click.echo(text)
+        if summary:
+            click.echo(summary_line(diagnostics), err=True)
