@@ -131,6 +131,8 @@ def _cycle_diagnostics(project: Project, raw: dict[str, Node], stuck: set[str]) 
             path.append(current)
             current = next(dep for dep in sorted(raw[current].inputs) if dep in stuck)
         cycle = path[on_path[current]:]
+        first = min(range(len(cycle)), key=lambda i: raw[cycle[i]].sort_key)
+        cycle = cycle[first + 1:] + cycle[: first + 1]  # reversed below, so it starts at the smallest
         key = frozenset(cycle)
         if key in reported:
             continue

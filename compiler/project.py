@@ -11,7 +11,7 @@ from compiler.diagnostics import Diagnostic, error, warning
 from compiler.discover import find_spec_files, project_root
 from compiler.parse_cache import load_cache, save_cache
 from compiler.resources import Resource, to_resource
-from compiler.yaml_source import ParsedDoc, decode, parse_documents, positions_of
+from compiler.yaml_source import ParsedDoc, decode, parse_documents, reparse_document
 from llmops_spec import Ref
 
 
@@ -54,10 +54,12 @@ def _read_file(path: Path, rel: str) -> tuple[bytes | None, Diagnostic | None]:
         return None, error(rel, 1, 1, "E001", f"cannot read file: {exc.strerror or exc}", "check the file's permissions")
 
 
-def _reparse_positions(path: Path, rel: str, index: int) -> dict:
-    raw = path.read_bytes()
-    text, _ = decode(raw, rel)
-    return positions_of(text or "", rel).get(index, {})
+def _reparse(path: Path, rel: str, index: int) -> ParsedDoc | None:
+    try:
+        text, _ = decode(path.read_bytes(), rel)
+    except OSError:
+        return None
+    return reparse_document(text or "", rel, index)
 
 
 def load_documents(root: Path, paths: list[Path], use_cache: bool = True) -> tuple[dict[str, str], list[ParsedDoc], list[Diagnostic], int]:
@@ -80,7 +82,7 @@ def load_documents(root: Path, paths: list[Path], use_cache: bool = True) -> tup
         cached = cache.get(digest)
         if cached is not None:
             fresh[digest] = cached
-            docs.extend(ParsedDoc(rel, index, line, data, None, partial(_reparse_positions, path, rel, index))
+            docs.extend(ParsedDoc(rel, index, line, data, None, reparse=partial(_reparse, path, rel, index))
                         for index, line, data in cached)
             continue
         text, problem = decode(raw, rel)

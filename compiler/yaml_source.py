@@ -98,13 +98,34 @@ class ParsedDoc:
     line: int
     data: Any
     positions: dict[PathKey, tuple[Position, Position]] | None = None
-    reparse: Callable[[], dict[PathKey, tuple[Position, Position]]] | None = field(default=None, repr=False)
+    styles: dict[PathKey, str] = field(default_factory=dict, repr=False)
+    reparse: Callable[[], ParsedDoc | None] | None = field(default=None, repr=False)
+
+    def _ensure_positions(self) -> dict[PathKey, tuple[Position, Position]]:
+        if self.positions is None:
+            again = self.reparse() if self.reparse is not None else None
+            self.positions = again.positions or {} if again is not None else {}
+            self.styles = again.styles if again is not None else {}
+        return self.positions
+
+    def style(self, path: PathKey) -> str | None:
+        """How the scalar at ``path`` was written: '"' or "'" (quoted), '|' or '>' (block), None (plain)."""
+        self._ensure_positions()
+        return self.styles.get(path)
+
+    def text_start(self, path: PathKey) -> Position:
+        """Where the text of the scalar at ``path`` begins: after a quote, or on the line after | or >."""
+        line, col = self.locate(path)
+        style = self.style(path)
+        if style in ('"', "'"):
+            return line, col + 1
+        if style in ("|", ">"):
+            return line + 1, col
+        return line, col
 
     def locate(self, path: PathKey, at: str = "value") -> Position:
         """Where the item at ``path`` is written; falls back to its nearest written ancestor."""
-        if self.positions is None and self.reparse is not None:
-            self.positions = self.reparse()
-        positions = self.positions or {}
+        positions = self._ensure_positions()
         for end in range(len(path), -1, -1):
             hit = positions.get(path[:end])
             if hit is not None:
@@ -123,6 +144,7 @@ class _Converter:
         self.file = file
         self.diagnostics = diagnostics
         self.positions: dict[PathKey, tuple[Position, Position]] = {}
+        self.styles: dict[PathKey, str] = {}
 
     def fail(self, node: Node, code: str, message: str, hint: str | None = None) -> None:
         line, col = _pos(node.start_mark)
@@ -136,6 +158,8 @@ class _Converter:
             return None
         if isinstance(node, ScalarNode):
             value = node.value
+            if node.style:
+                self.styles[path] = node.style
             if tag == _PLAIN:
                 return resolve_plain(value)
             if tag in (_STD + "str", "!", _STD + "timestamp"):
@@ -255,13 +279,13 @@ def _convert_document(node: Node, file: str, index: int, diagnostics: list[Diagn
                                  "a spec document must be a mapping with apiVersion, kind, metadata and spec",
                                  "start the document with apiVersion: llmops/v1"))
         return None
-    return ParsedDoc(file, index, line, data, converter.positions)
+    return ParsedDoc(file, index, line, data, converter.positions, converter.styles)
 
 
-def positions_of(text: str, file: str) -> dict[int, dict[PathKey, tuple[Position, Position]]]:
-    """Positions of every document in ``text``, by document index (for cached loads)."""
+def reparse_document(text: str, file: str, index: int) -> ParsedDoc | None:
+    """Document ``index`` of ``text`` parsed again, for the positions a cached load skipped."""
     docs, _ = parse_documents(text, file)
-    return {doc.index: doc.positions or {} for doc in docs}
+    return next((doc for doc in docs if doc.index == index), None)
 
 
 def decode(raw: bytes, file: str) -> tuple[str | None, Diagnostic | None]:

@@ -13,18 +13,18 @@ from compiler.yaml_source import PathKey
 _WHERE = re.compile(r"<input>:(\d+):(\d+): (.*?)(\n|$)")
 
 
-def _located(resource: Resource, path: PathKey, expr: str, message: str) -> Diagnostic:
-    line, col = resource.locate(path)
+POLICY_HINT = "a rule reads the resource, e.g. size(resource.spec.requires) > 0 && resource.metadata.labels.env == 'prod'"
+FILTER_HINT = "a filter reads the row's columns, e.g. size(text) >= 5 && label != 'spam'"
+
+
+def _located(resource: Resource, path: PathKey, message: str, hint: str) -> Diagnostic:
+    line, col = resource.doc.text_start(path)
     match = _WHERE.search(message)
     detail = message
     if match:
         expr_line, expr_col, detail = int(match[1]), int(match[2]), match[3]
-        if "\n" in expr.rstrip("\n"):  # a block scalar: the text starts on the next line
-            line, col = line + expr_line, col + expr_col - 1
-        else:
-            col += expr_col - 1
-    return error(resource.file, line, col, "E231", f"CEL syntax error: {detail}",
-                 "CEL looks like: size(resource.spec.requires) > 0 && resource.metadata.labels.env == 'prod'")
+        line, col = line + expr_line - 1, (col if expr_line == 1 else 1) + expr_col - 1
+    return error(resource.file, line, col, "E231", f"CEL syntax error: {detail}", hint)
 
 
 def check_cel(project: Project) -> list[Diagnostic]:
@@ -33,7 +33,7 @@ def check_cel(project: Project) -> list[Diagnostic]:
         if resource.spec is not None:
             problem = cel_syntax_error(resource.spec.rule)
             if problem:
-                found.append(_located(resource, ("spec", "rule"), resource.spec.rule, problem))
+                found.append(_located(resource, ("spec", "rule"), problem, POLICY_HINT))
     for resource in project.of_kind("Dataset"):
         if resource.spec is None:
             continue
@@ -41,5 +41,5 @@ def check_cel(project: Project) -> list[Diagnostic]:
             if step.filter is not None:
                 problem = cel_syntax_error(step.filter.expr)
                 if problem:
-                    found.append(_located(resource, ("spec", "transforms", i, "filter", "expr"), step.filter.expr, problem))
+                    found.append(_located(resource, ("spec", "transforms", i, "filter", "expr"), problem, FILTER_HINT))
     return found

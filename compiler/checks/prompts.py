@@ -23,12 +23,10 @@ def sandbox() -> Any:
     return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
-def template_line(resource: Resource, template: str, line_in_template: int) -> tuple[int, int]:
-    """The file position of a template line: block scalars start on the line after the key."""
-    line, col = resource.locate(_TEMPLATE)
-    if "\n" in template.rstrip("\n"):
-        return line + line_in_template, col
-    return line, col
+def template_line(resource: Resource, line_in_template: int) -> tuple[int, int]:
+    """The file position of a line of the template."""
+    line, col = resource.doc.text_start(_TEMPLATE)
+    return line + line_in_template - 1, col
 
 
 def check_prompts(project: Project) -> list[Diagnostic]:
@@ -43,7 +41,7 @@ def check_prompts(project: Project) -> list[Diagnostic]:
         try:
             ast = env.parse(spec.template)
         except TemplateSyntaxError as exc:
-            line, col = template_line(resource, spec.template, exc.lineno or 1)
+            line, col = template_line(resource, exc.lineno or 1)
             found.append(error(resource.file, line, col, "E212", f"template syntax error: {exc.message}",
                                "check the {{ }} and {% %} pairs near this line"))
             continue
