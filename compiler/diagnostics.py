@@ -55,14 +55,12 @@ CODES: dict[str, str] = {
     "E223": "column not declared",
     "E230": "gate evaluates another model",
     "E231": "CEL syntax error",
-    "E232": "baseline deploys another model",
     # plan and lock (E3xx)
     "E300": "lock file unreadable",
     "E301": "lock file from a newer llmops",
     # warnings (W)
     "W100": "declared variable not used by the template",
     "W101": "no spec files found",
-    "W102": "waiver has expired",
     "W103": "metric does not apply to the model's task",
 }
 
