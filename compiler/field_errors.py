@@ -35,6 +35,12 @@ def dotted(path: PathKey) -> str:
     return out or "document"
 
 
+def _unquoted_ok(text: str) -> bool:
+    from compiler.yaml_source import resolve_plain
+
+    return not isinstance(resolve_plain(text.strip()), str) if text.strip() else False
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "null"
@@ -63,24 +69,37 @@ def _unwrap(tp: Any) -> Any:
             return tp
 
 
-def _known_keys(root: type[BaseModel], loc: PathKey) -> list[str]:
-    """The keys allowed in the mapping at ``loc`` of ``root``, for 'did you mean'."""
+def _field_at(root: type[BaseModel], loc: PathKey) -> tuple[Any, Any]:
+    """(type, FieldInfo or None) found by walking ``loc`` through ``root``'s fields."""
     tp: Any = root
+    info = None
     for part in loc:
         tp = _unwrap(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel):
-            field = next((f for n, f in tp.model_fields.items() if (f.alias or n) == part), None)
-            if field is None:
-                return []
-            tp = field.annotation
+            info = next((f for n, f in tp.model_fields.items() if (f.alias or n) == part), None)
+            if info is None:
+                return None, None
+            tp = info.annotation
         elif typing.get_origin(tp) in (list, dict):
             tp = typing.get_args(tp)[-1]
         else:
-            return []
-    tp = _unwrap(tp)
+            return None, None
+    return _unwrap(tp), info
+
+
+def _known_keys(root: type[BaseModel], loc: PathKey) -> list[str]:
+    """The keys allowed in the mapping at ``loc`` of ``root``, for 'did you mean'."""
+    tp, _ = _field_at(root, loc)
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return [f.alias or n for n, f in tp.model_fields.items()]
     return []
+
+
+def _description(root: type[BaseModel], loc: PathKey) -> str | None:
+    """The field's own documentation, a fair hint for a wrong value."""
+    _, info = _field_at(root, loc)
+    text = getattr(info, "description", None)
+    return f"{loc[-1]}: {text[0].lower()}{text[1:]}" if text and loc else None
 
 
 def field_diagnostics(doc: ParsedDoc, model: type[BaseModel], errors: list[dict[str, Any]]) -> list[Diagnostic]:
@@ -98,7 +117,14 @@ def field_diagnostics(doc: ParsedDoc, model: type[BaseModel], errors: list[dict[
             continue
         seen.add((loc, kind))
         at = "value"
-        if kind == "extra_forbidden":
+        if ctx.get("field"):  # a check across fields names the one to point at
+            loc = (*loc, ctx["field"])
+        if loc == ("metadata", "name") and kind.startswith("string_"):
+            code = "E022"
+            message = (f"metadata.name is {len(value)} characters long; names have at most 63"
+                       if isinstance(value, str) and len(value) > 63 else f"metadata.name {_describe(value)} is not a valid name")
+            hint = "names use lowercase letters, digits and dashes, 1-63 characters, starting and ending with a letter or digit"
+        elif kind == "extra_forbidden":
             code, at = "E100", "key"
             parent = dotted(loc[:-1])
             message = f"unknown field '{loc[-1]}' in {parent}"
@@ -112,12 +138,18 @@ def field_diagnostics(doc: ParsedDoc, model: type[BaseModel], errors: list[dict[
         elif kind in _TYPE_NAMES:
             code = "E102"
             message = f"{where} must be {_TYPE_NAMES[kind]}, not {_describe(value)}"
+            if isinstance(value, str) and kind.startswith(("int", "float", "bool")):
+                hint = f"write {value.strip()} without quotes" if _unquoted_ok(value) else _description(model, loc)
+            else:
+                hint = _description(model, loc)
         elif kind in _RANGE:
             code = "E103"
             message = f"{where} must be {_RANGE[kind].format(**ctx)}, got {value!r}"
+            hint = _description(model, loc)
         elif kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
             code = "E103"
             message = f"{where}: {err['msg'].lower()}"
+            hint = _description(model, loc)
         elif kind == "literal_error":
             code = "E104"
             expected = ctx.get("expected", "")
@@ -125,9 +157,9 @@ def field_diagnostics(doc: ParsedDoc, model: type[BaseModel], errors: list[dict[
             choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
             hint = did_you_mean(str(value), choices) if isinstance(value, str) else None
         elif kind == "string_pattern_mismatch":
-            code = "E022" if loc[:1] == ("metadata",) else "E104"
+            code = "E104"
             message = f"{where} {_describe(value)} has the wrong form"
-            hint = "names use lowercase letters, digits and dashes, at most 63 characters" if loc[-1:] == ("name",) else f"it must match {ctx.get('pattern')}"
+            hint = _description(model, loc) or f"it must match {ctx.get('pattern')}"
         elif kind == "llmops_unknown_metric":
             code = "E105"
             message = f"{where}: {err['msg']}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from compiler.diagnostics import Diagnostic
 from compiler.project import Project
 from compiler.resources import Resource
+from compiler.walk import iter_refs
 from llmops_spec import KINDS, Ref
 
 KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
@@ -118,6 +119,15 @@ def build_graph(project: Project) -> tuple[Graph, list[Diagnostic]]:
     return graph, _cycle_diagnostics(project, raw, stuck)
 
 
+def _at_closing_reference(project: Project, refs: list[Ref], names: list[str]) -> Diagnostic:
+    """Locate a cycle at the reference by which its first resource reads the last one."""
+    first = project.resources[refs[0]]
+    feeding = next((r for r in reversed(refs) if r != refs[0]), refs[0])
+    path = next((p for p, ref in iter_refs(first.spec, ("spec",)) if ref.resource == feeding), ("metadata", "name"))
+    return first.error(path, "E204", f"dependency cycle: {' -> '.join(names)}",
+                       "a resource cannot depend on itself, directly or through others; break one reference")
+
+
 def _cycle_diagnostics(project: Project, raw: dict[str, Node], stuck: set[str]) -> list[Diagnostic]:
     """Walk the stuck nodes to find each cycle once, and name it resource by resource."""
     found: list[Diagnostic] = []
@@ -143,7 +153,5 @@ def _cycle_diagnostics(project: Project, raw: dict[str, Node], stuck: set[str]) 
             if not names or names[-1] != str(ref):
                 names.append(str(ref))
         names.append(names[0])
-        first = project.resources[refs[0]]
-        found.append(first.error(("metadata", "name"), "E204", f"dependency cycle: {' -> '.join(names)}",
-                                 "a resource cannot depend on itself, directly or through others; break one reference"))
+        found.append(_at_closing_reference(project, refs, names))
     return found

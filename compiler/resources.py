@@ -79,10 +79,14 @@ def to_resource(doc: ParsedDoc) -> tuple[Resource | None, list[Diagnostic]]:
     metadata = data.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if not isinstance(name, str):
-        fail(("metadata", "name") if isinstance(metadata, dict) else ("metadata",), "E022",
-             f"{kind} has no metadata.name", "add metadata: {name: my-name}", at="key")
+        if isinstance(metadata, dict):
+            fail(("metadata",), "E022", f"{kind} has no metadata.name", "add name: my-name under metadata", at="key")
+        else:
+            fail(("metadata",), "E022", f"{kind} has no metadata.name", "add metadata: {name: my-name}", at="key")
         return None, diagnostics
     model_cls = KINDS[kind]
+    if doc.damaged:  # the YAML errors are reported; validating what is left would only add noise
+        return Resource(kind, name, doc, None), diagnostics
     try:
         model = model_cls.model_validate(data)
     except ValidationError as exc:

@@ -57,7 +57,7 @@ class _Composer(CParser):  # type: ignore[misc]
     def descend_resolver(self, parent: Any, index: Any) -> None:
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise _TooDeep(self.parsed_event.start_mark if hasattr(self, "parsed_event") else None)
+            raise _TooDeep(self.peek_event().start_mark)
 
     def ascend_resolver(self) -> None:
         self._depth -= 1
@@ -98,30 +98,26 @@ class ParsedDoc:
     line: int
     data: Any
     positions: dict[PathKey, tuple[Position, Position]] | None = None
-    styles: dict[PathKey, str] = field(default_factory=dict, repr=False)
+    text_starts: dict[PathKey, tuple[Position, str]] = field(default_factory=dict, repr=False)
+    damaged: bool = False  # the YAML had errors inside this document (values were dropped)
     reparse: Callable[[], ParsedDoc | None] | None = field(default=None, repr=False)
 
     def _ensure_positions(self) -> dict[PathKey, tuple[Position, Position]]:
         if self.positions is None:
             again = self.reparse() if self.reparse is not None else None
             self.positions = again.positions or {} if again is not None else {}
-            self.styles = again.styles if again is not None else {}
+            self.text_starts = again.text_starts if again is not None else {}
         return self.positions
 
-    def style(self, path: PathKey) -> str | None:
-        """How the scalar at ``path`` was written: '"' or "'" (quoted), '|' or '>' (block), None (plain)."""
-        self._ensure_positions()
-        return self.styles.get(path)
+    def text_start(self, path: PathKey) -> tuple[Position, str | None]:
+        """Where the text of the scalar at ``path`` begins, and its style.
 
-    def text_start(self, path: PathKey) -> Position:
-        """Where the text of the scalar at ``path`` begins: after a quote, or on the line after | or >."""
-        line, col = self.locate(path)
-        style = self.style(path)
-        if style in ('"', "'"):
-            return line, col + 1
-        if style in ("|", ">"):
-            return line + 1, col
-        return line, col
+        After the quote of a quoted scalar; at the first character of the indented
+        content of a block scalar (``|`` keeps lines, ``>`` folds them); else its position.
+        """
+        self._ensure_positions()
+        hit = self.text_starts.get(path)
+        return hit if hit is not None else (self.locate(path), None)
 
     def locate(self, path: PathKey, at: str = "value") -> Position:
         """Where the item at ``path`` is written; falls back to its nearest written ancestor."""
@@ -140,13 +136,28 @@ def _pos(mark: Any) -> Position:
 class _Converter:
     """Nodes to plain data plus positions, with the tag, key and expansion checks."""
 
-    def __init__(self, file: str, diagnostics: list[Diagnostic]) -> None:
+    def __init__(self, file: str, diagnostics: list[Diagnostic], lines: list[str]) -> None:
         self.file = file
         self.diagnostics = diagnostics
+        self.lines = lines
         self.positions: dict[PathKey, tuple[Position, Position]] = {}
-        self.styles: dict[PathKey, str] = {}
+        self.text_starts: dict[PathKey, tuple[Position, str]] = {}
+        self.failed = False
+
+    def _record_text_start(self, node: ScalarNode, path: PathKey) -> None:
+        line, col = _pos(node.start_mark)
+        if node.style in ('"', "'"):
+            self.text_starts[path] = ((line, col + 1), node.style)
+            return
+        # A block scalar: its text starts at the first non-blank line after the indicator.
+        for number in range(line + 1, min(len(self.lines), _pos(node.end_mark)[0]) + 1):
+            content = self.lines[number - 1]
+            if content.strip():
+                self.text_starts[path] = ((number, len(content) - len(content.lstrip(" ")) + 1), node.style)
+                return
 
     def fail(self, node: Node, code: str, message: str, hint: str | None = None) -> None:
+        self.failed = True
         line, col = _pos(node.start_mark)
         self.diagnostics.append(error(self.file, line, col, code, message, hint))
 
@@ -159,7 +170,7 @@ class _Converter:
         if isinstance(node, ScalarNode):
             value = node.value
             if node.style:
-                self.styles[path] = node.style
+                self._record_text_start(node, path)
             if tag == _PLAIN:
                 return resolve_plain(value)
             if tag in (_STD + "str", "!", _STD + "timestamp"):
@@ -202,16 +213,20 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_STD):] if tag.startswith(_STD) else tag
 
 
-def _expanded_size(node: Node, memo: dict[int, int]) -> int:
-    """Node count once every alias is expanded, in time linear in the unique nodes."""
+def _expanded_size(node: Node, memo: dict[int, int], shared: dict[int, Node]) -> int:
+    """Node count once every alias is expanded, in time linear in the unique nodes.
+
+    Nodes reached more than once (anchors used through aliases) are collected in ``shared``.
+    """
     key = id(node)
     if key in memo:
+        shared[key] = node
         return memo[key]
     memo[key] = 1  # guards recursive aliases; the composer rejects them anyway
     if isinstance(node, SequenceNode):
-        size = 1 + sum(_expanded_size(child, memo) for child in node.value)
+        size = 1 + sum(_expanded_size(child, memo, shared) for child in node.value)
     elif isinstance(node, MappingNode):
-        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+        size = 1 + sum(_expanded_size(k, memo, shared) + _expanded_size(v, memo, shared) for k, v in node.value)
     else:
         size = 1
     memo[key] = size
@@ -229,8 +244,12 @@ def _syntax_error(file: str, text: str, exc: MarkedYAMLError) -> Diagnostic:
         return error(file, line, tab_col, "E011", "tab character used for indentation",
                      "YAML indents with spaces only: replace the tab with spaces")
     context = f" {exc.context}" if exc.context else ""
+    opened = exc.context_mark
+    if opened is not None and (opened.line, opened.column) != (mark.line if mark else -1, mark.column if mark else -1):
+        context += f" (started at line {opened.line + 1}, column {opened.column + 1})"
     return error(file, line, col, "E010", f"YAML syntax error: {problem}{context}".strip(),
-                 "check the indentation and quoting around this point")
+                 "check the indentation, quoting and brackets between those two points" if opened is not None
+                 else "check the indentation and quoting around this point")
 
 
 def parse_documents(text: str, file: str) -> tuple[list[ParsedDoc], list[Diagnostic]]:
@@ -238,6 +257,7 @@ def parse_documents(text: str, file: str) -> tuple[list[ParsedDoc], list[Diagnos
     diagnostics: list[Diagnostic] = []
     docs: list[ParsedDoc] = []
     composer = _Composer(text)
+    lines = text.splitlines()
     index = 0
     try:
         while composer.check_node():
@@ -247,7 +267,7 @@ def parse_documents(text: str, file: str) -> tuple[list[ParsedDoc], list[Diagnos
                 diagnostics.append(error(file, line, col, "E017", f"more than {MAX_DOCUMENTS} documents in one file",
                                          "split the file"))
                 break
-            doc = _convert_document(node, file, index, diagnostics)
+            doc = _convert_document(node, file, index, diagnostics, lines)
             if doc is not None:
                 docs.append(doc)
             index += 1
@@ -262,24 +282,35 @@ def parse_documents(text: str, file: str) -> tuple[list[ParsedDoc], list[Diagnos
     return docs, diagnostics
 
 
-def _convert_document(node: Node, file: str, index: int, diagnostics: list[Diagnostic]) -> ParsedDoc | None:
+def _convert_document(node: Node, file: str, index: int, diagnostics: list[Diagnostic], lines: list[str]) -> ParsedDoc | None:
     line = node.start_mark.line + 1
     if isinstance(node, ScalarNode) and node.tag == _PLAIN and resolve_plain(node.value) is None:
         return None  # an empty document, e.g. after a trailing ---
-    size = _expanded_size(node, {})
+    memo: dict[int, int] = {}
+    shared: dict[int, Node] = {}
+    size = _expanded_size(node, memo, shared)
     if size > MAX_EXPANDED_NODES:
-        diagnostics.append(error(file, line, node.start_mark.column + 1, "E014",
-                                 f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases",
+        biggest = max(shared.values(), key=lambda n: memo[id(n)], default=node)
+        line, col = _pos(biggest.start_mark)
+        diagnostics.append(error(file, line, col, "E014",
+                                 f"document expands to {size:,} nodes through aliases (the limit is {MAX_EXPANDED_NODES:,}); "
+                                 "the largest repeated anchor starts here",
                                  "aliases that nest aliases grow exponentially (a 'billion laughs'); write the values out"))
         return None
-    converter = _Converter(file, diagnostics)
+    converter = _Converter(file, diagnostics, lines)
     data = converter.convert(node, ())
     if not isinstance(data, dict):
+        listed = isinstance(data, list) and data and all(isinstance(item, dict) for item in data)
         diagnostics.append(error(file, line, node.start_mark.column + 1, "E016",
-                                 "a spec document must be a mapping with apiVersion, kind, metadata and spec",
-                                 "start the document with apiVersion: llmops/v1"))
+                                 f"a spec document must be a mapping with apiVersion, kind, metadata and spec, not {_kind_of(data)}",
+                                 "remove the leading '- ': each document is one mapping, separated by ---" if listed
+                                 else "start the document with apiVersion: llmops/v1"))
         return None
-    return ParsedDoc(file, index, line, data, converter.positions, converter.styles)
+    return ParsedDoc(file, index, line, data, converter.positions, converter.text_starts, converter.failed)
+
+
+def _kind_of(value: Any) -> str:
+    return "a list" if isinstance(value, list) else "a plain value" if value is not None else "nothing"
 
 
 def reparse_document(text: str, file: str, index: int) -> ParsedDoc | None:
@@ -300,7 +331,7 @@ def decode(raw: bytes, file: str) -> tuple[str | None, Diagnostic | None]:
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
-        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        col = len(before[before.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1
         return None, error(file, line, col, "E003", f"invalid UTF-8 byte 0x{raw[exc.start]:02x}",
                            "save the file as UTF-8")
     return text.removeprefix("\ufeff"), None

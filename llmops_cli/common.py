@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import replace
 from functools import lru_cache
@@ -41,18 +42,24 @@ def styler(enabled: bool | None = None) -> Any:
     return style
 
 
+_MENTION = re.compile(r"(?<![\w./-])([\w./-]+\.ya?ml)(?=:\d)")
+
+
 def rebase(diagnostics: list[Diagnostic], root: Path) -> list[Diagnostic]:
-    """Diagnostic paths relative to the current folder, so editors and CI can open them."""
+    """Paths relative to the current folder, so editors and CI can open them: the file, and spec files a hint names."""
     cwd = Path.cwd()
-    out = []
-    for d in diagnostics:
-        full = (root / d.file) if not Path(d.file).is_absolute() else Path(d.file)
+
+    def shown(path: str) -> str:
+        full = Path(path) if Path(path).is_absolute() else root / path
         try:
-            shown = os.path.relpath(full, cwd)
+            return Path(os.path.relpath(full, cwd)).as_posix()
         except ValueError:
-            shown = str(full)
-        out.append(replace(d, file=Path(shown).as_posix()))
-    return out
+            return full.as_posix()
+
+    def mention(match: re.Match[str]) -> str:
+        return shown(match[1]) if (root / match[1]).is_file() else match[1]
+
+    return [replace(d, file=shown(d.file), hint=_MENTION.sub(mention, d.hint) if d.hint else d.hint) for d in diagnostics]
 
 
 @lru_cache(maxsize=64)

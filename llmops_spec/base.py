@@ -20,9 +20,12 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$
 
 
 class Strict(BaseModel):
-    """Base of every spec model: unknown fields are errors, values are frozen."""
+    """Base of every spec model: unknown fields are errors, types are not coerced, values are frozen.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, str_strip_whitespace=False)
+    Strict: ``"2"`` is not a number and ``true`` is not 1, as a user who quoted it by mistake would want to hear.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
 
 class OneOf(Strict):
@@ -44,9 +47,11 @@ class OneOf(Strict):
                 if present:
                     raise PydanticCustomError(
                         "llmops_one_of", "set exactly one of {options}, not {present}",
-                        {"options": options, "present": ", ".join(present)},
+                        {"options": options, "present": ", ".join(present), "field": present[1],
+                         "hint": f"keep {present[0]} or {present[1]}, not both: they are alternatives"},
                     )
-                raise PydanticCustomError("llmops_one_of", "set exactly one of {options}", {"options": options})
+                raise PydanticCustomError("llmops_one_of", "set exactly one of {options}",
+                                          {"options": options, "hint": f"add one of: {options}"})
         return data
 
     @classmethod

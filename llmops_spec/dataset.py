@@ -54,7 +54,7 @@ class LengthLimit(Strict):
     def _ordered(self) -> LengthLimit:
         if self.min_chars is not None and self.max_chars is not None and self.min_chars > self.max_chars:
             raise PydanticCustomError("llmops_range", "min_chars ({lo}) is above max_chars ({hi})",
-                                      {"lo": self.min_chars, "hi": self.max_chars})
+                                      {"lo": self.min_chars, "hi": self.max_chars, "field": "min_chars"})
         return self
 
 

@@ -20,7 +20,8 @@ class Autoscaling(Strict):
     def _ordered(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
             raise PydanticCustomError("llmops_range", "min_replicas ({lo}) is above max_replicas ({hi})",
-                                      {"lo": self.min_replicas, "hi": self.max_replicas})
+                                      {"lo": self.min_replicas, "hi": self.max_replicas, "field": "min_replicas",
+                                       "hint": "autoscaling keeps between min_replicas and max_replicas replicas"})
         return self
 
 
@@ -47,8 +48,9 @@ class Rollout(Strict):
     @model_validator(mode="after")
     def _steps(self) -> Rollout:
         if any(not 0 < s <= 100 for s in self.steps) or self.steps != sorted(set(self.steps)) or self.steps[-1] != 100:
-            raise PydanticCustomError("llmops_rollout_steps", "rollout steps must rise strictly from above 0 to 100, got {steps}",
-                                      {"steps": self.steps, "hint": "e.g. steps: [10, 50, 100]"})
+            raise PydanticCustomError("llmops_range", "rollout steps must rise strictly from above 0 to 100, got {steps}",
+                                      {"steps": self.steps, "field": "steps",
+                                       "hint": "percent of traffic on the new version at each step, e.g. steps: [10, 50, 100]"})
         return self
 
 

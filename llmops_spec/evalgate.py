@@ -44,19 +44,24 @@ class Threshold(Strict):
             raise PydanticCustomError("llmops_missing", "give min or max for {metric}",
                                       {"metric": self.metric,
                                        "hint": f"{'min' if info.higher_is_better else 'max'}: <threshold>"})
-        for bound in (self.min, self.max):
+        for side, bound in (("min", self.min), ("max", self.max)):
             if bound is None:
                 continue
             if (info.lower is not None and bound < info.lower) or (info.upper is not None and bound > info.upper):
                 domain = f"[{_num(info.lower)}, {_num(info.upper)}]"
+                hint = f"{self.metric} ranges over {domain}"
+                if info.upper == 1 and 1 < bound <= 100:
+                    hint += f"; for {bound:g}% write {bound / 100:g}"
                 raise PydanticCustomError("llmops_metric_domain", "{metric} threshold {bound} is outside {domain}",
-                                          {"metric": self.metric, "bound": bound, "domain": domain,
-                                           "hint": f"{self.metric} ranges over {domain}"})
+                                          {"metric": self.metric, "bound": _num(bound), "domain": domain,
+                                           "hint": hint, "field": side})
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise PydanticCustomError("llmops_range", "min ({lo}) is above max ({hi})", {"lo": self.min, "hi": self.max})
+            raise PydanticCustomError("llmops_range", "min ({lo}) is above max ({hi})",
+                                      {"lo": _num(self.min), "hi": _num(self.max), "field": "min",
+                                       "hint": "a metric passes when min <= value <= max"})
         if self.wilson and not (info.lower == 0 and info.upper == 1):
             raise PydanticCustomError("llmops_conflict", "wilson applies to rates in [0, 1]; {metric} is not one",
-                                      {"metric": self.metric})
+                                      {"metric": self.metric, "field": "wilson", "hint": "remove wilson: true"})
         return self
 
 

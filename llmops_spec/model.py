@@ -34,10 +34,12 @@ class Base(OneOf):
     @model_validator(mode="after")
     def _pinned(self) -> Base:
         if self.hub and not self.revision:
-            raise PydanticCustomError("llmops_unpinned", "hub model {hub} has no revision",
-                                      {"hub": self.hub, "hint": "pin it: revision: <commit sha>, so runs are reproducible"})
+            raise PydanticCustomError("llmops_missing", "hub model {hub} has no revision",
+                                      {"hub": self.hub, "field": "hub",
+                                       "hint": "pin it with revision: <commit sha> beside hub, so runs are reproducible"})
         if self.revision and not self.hub:
-            raise PydanticCustomError("llmops_one_of", "revision only applies to a hub model", {})
+            raise PydanticCustomError("llmops_conflict", "revision only applies to a hub model",
+                                      {"field": "revision", "hint": "remove revision, or use hub: org/name"})
         return self
 
 
@@ -76,7 +78,7 @@ class Finetune(Strict):
     def _lora_only_with_lora(self) -> Finetune:
         if self.lora is not None and self.method != "lora":
             raise PydanticCustomError("llmops_conflict", "lora settings given but method is {method}",
-                                      {"method": self.method, "hint": "set method: lora, or remove the lora block"})
+                                      {"method": self.method, "field": "lora", "hint": "set method: lora, or remove the lora block"})
         return self
 
 
@@ -116,12 +118,13 @@ class ModelSpec(Strict):
     def _labels_for_classification(self) -> ModelSpec:
         if self.task == "sequence-classification" and not self.labels:
             raise PydanticCustomError("llmops_missing", "a sequence-classification model needs labels",
-                                      {"hint": "add labels: [a, b, ...]"})
+                                      {"field": "task", "hint": "add labels: [a, b, ...] beside task"})
         if self.labels and len(set(self.labels)) != len(self.labels):
-            raise PydanticCustomError("llmops_duplicate_item", "labels repeat a value", {})
+            raise PydanticCustomError("llmops_duplicate_item", "labels repeat a value",
+                                      {"field": "labels", "hint": "list each label once"})
         if any(step.merge_adapter for step in self.post) and (self.finetune is None or self.finetune.method != "lora"):
             raise PydanticCustomError("llmops_conflict", "merge_adapter needs a LoRA fine-tune to merge",
-                                      {"hint": "remove merge_adapter, or fine-tune with method: lora"})
+                                      {"field": "post", "hint": "remove merge_adapter, or fine-tune with method: lora"})
         return self
 
     def upstream(self) -> list[Ref]:

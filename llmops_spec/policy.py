@@ -35,7 +35,7 @@ class WaiverSpec(Strict):
     resources: list[ref_to("Dataset", "Prompt", "Model", "EvalGate", "Deployment")] = Field(min_length=1)
     reason: NonEmptyStr
     owner: NonEmptyStr
-    expires: dt.date = Field(description="ISO date; the waiver stops counting after this day.")
+    expires: dt.date = Field(strict=False, description="ISO date (YYYY-MM-DD); the waiver stops counting after this day.")
 
     def upstream(self) -> list[Ref]:
         return [self.policy, *self.resources]

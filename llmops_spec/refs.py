@@ -58,7 +58,7 @@ class RefTo:
             if not match:
                 raise PydanticCustomError(
                     "llmops_ref_syntax", "'{value}' is not a reference to a {kinds}",
-                    {"value": value, "kinds": " or ".join(self.kinds), "hint": f"write {self.kinds[0]}/name"},
+                    {"value": value, "kinds": " or ".join(self.kinds), "hint": _syntax_hint(value, self.kinds[0])},
                 )
             ref = Ref(match["kind"], match["name"], match["output"])
         else:
@@ -68,7 +68,7 @@ class RefTo:
             raise PydanticCustomError(
                 "llmops_ref_kind", "{ref} is a {kind}, but this field takes a {kinds}",
                 {"ref": str(ref), "kind": ref.kind, "kinds": " or ".join(self.kinds),
-                 "hint": f"reference a {' or '.join(self.kinds)} here, e.g. {self.kinds[0]}/{ref.name}"},
+                 "hint": f"reference a {' or '.join(self.kinds)} here: {self.kinds[0]}/<name>"},
             )
         if ref.output and not self.outputs:
             raise PydanticCustomError("llmops_ref_output", "{ref}: this field takes a whole {kind}, without @{output}",
@@ -89,6 +89,12 @@ class RefTo:
             "pattern": f"^({kinds})/[a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?{output}$",
             "description": f"A reference to a {' or '.join(self.kinds)}" + (", optionally @output" if self.outputs else ""),
         }
+
+
+def _syntax_hint(value: str, kind: str) -> str:
+    name = value.rsplit("/", 1)[-1].split("@")[0].strip().lower().replace("_", "-").replace(" ", "-")
+    suggestion = f"{kind}/{name}" if _REF.match(f"{kind}/{name}") else f"{kind}/<name>"
+    return f"write {suggestion} (Kind/name, with an optional @output)"
 
 
 def ref_to(*kinds: str, outputs: bool = False) -> Any:

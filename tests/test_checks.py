@@ -42,7 +42,7 @@ def test_prompt_variables(project):
     prompt = BASE["prompt.yaml"].replace("{{ text }}", "{{ text }} {{ langauge }}").replace(
         "text: {from: Dataset/tickets}", "text: {from: Dataset/tickets}\n            extra: {value: 1}")
     found, compilation = diagnose(project, prompt_yaml=prompt)
-    assert ("prompt.yaml", 5, 13, "E210") in found  # the template, written as a block scalar
+    assert ("prompt.yaml", 6, 29, "E210") in found  # inside the block scalar, at the name
     assert ("prompt.yaml", 9, 5, "W100") in found
     missing_column = BASE["prompt.yaml"].replace("{from: Dataset/tickets}", "{from: Dataset/tickets, column: txt}")
     _, compilation = diagnose(project, prompt_yaml=missing_column)

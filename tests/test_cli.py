@@ -36,6 +36,7 @@ def test_validate_errors_exit_1_with_located_text(capsys, project, monkeypatch):
         "model.yaml:11:15: error[E103] spec.finetune.lora.r must be > 0, got 0",
         "   11 |     lora: {r: 0}",
         "      |               ^",
+        "  hint: r: rank of the adapter matrices.",
     ]
     assert err.strip() == "1 error"
 
@@ -142,3 +143,10 @@ def test_every_diagnostic_code_is_documented():
 
     documented = (REPO / "docs" / "diagnostics.md").read_text()
     assert [code for code in CODES if f"| {code} |" not in documented] == []
+
+
+def test_files_named_in_hints_are_shown_from_the_current_folder_too(capsys, project, monkeypatch):
+    root = project(files(model_yaml=BASE["model.yaml"].replace("Dataset/tickets@train", "Dataset/ticket@train")))
+    monkeypatch.chdir(root.parent)
+    _, out, _ = run(capsys, "validate", root.name)
+    assert f"hint: did you mean Dataset/tickets ({root.name}/datasets.yaml:3)?" in out

@@ -141,7 +141,7 @@ def test_post_steps_accept_both_spellings():
 
 
 def test_hub_base_must_be_pinned():
-    assert error_types(with_spec(MODEL, base={"hub": "org/name"}))[0][1] == "llmops_unpinned"
+    assert error_types(with_spec(MODEL, base={"hub": "org/name"}))[0][1] == "llmops_missing"
 
 
 def deployment(**spec) -> dict:

@@ -18,12 +18,19 @@ FILTER_HINT = "a filter reads the row's columns, e.g. size(text) >= 5 && label !
 
 
 def _located(resource: Resource, path: PathKey, message: str, hint: str) -> Diagnostic:
-    line, col = resource.doc.text_start(path)
+    (line, col), style = resource.doc.text_start(path)
     match = _WHERE.search(message)
     detail = message
     if match:
         expr_line, expr_col, detail = int(match[1]), int(match[2]), match[3]
-        line, col = line + expr_line - 1, (col if expr_line == 1 else 1) + expr_col - 1
+        if style == ">":  # folded: the expression's lines are not the file's; point at its start
+            pass
+        elif expr_line == 1:
+            col += expr_col - 1
+        elif style == "|":  # every line of a literal block shares its indentation
+            line, col = line + expr_line - 1, col + expr_col - 1
+        else:  # a multi-line plain or quoted scalar: the line is right, the column is not knowable
+            line, col = line + expr_line - 1, 1
     return error(resource.file, line, col, "E231", f"CEL syntax error: {detail}", hint)
 
 

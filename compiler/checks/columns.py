@@ -37,11 +37,13 @@ def _dataset_columns(resource: Resource) -> Iterator[tuple[PathKey, str]]:
 def check_columns(project: Project) -> list[Diagnostic]:
     found: list[Diagnostic] = []
 
-    def need(resource: Resource, path: PathKey, column: str, dataset: Ref, why: str) -> None:
+    def need(resource: Resource, path: PathKey, column: str, dataset: Ref, why: str, setting: str | None = None) -> None:
         columns = columns_of(project, dataset)
         if columns is not None and column not in columns:
-            found.append(resource.error(path, "E223", f"{why} '{column}' is not a column of {dataset.resource}",
-                                        did_you_mean(column, columns) or f"its columns: {', '.join(columns)}"))
+            hint = did_you_mean(column, columns) or f"its columns: {', '.join(columns)}"
+            if setting:  # the column was a default: say how to name another
+                hint = f"{hint}; or name the column with {setting}: <column>"
+            found.append(resource.error(path, "E223", f"{why} '{column}' is not a column of {dataset.resource}", hint))
 
     for resource in project.of_kind("Dataset"):
         if resource.spec is None:
@@ -56,10 +58,11 @@ def check_columns(project: Project) -> list[Diagnostic]:
         base: PathKey = ("spec", "finetune")
         if ft.prompt is None:
             need(resource, (*base, "text_column") if ft.text_column else (*base, "dataset"),
-                 ft.text_column or "text", ft.dataset, "text column")
+                 ft.text_column or "text", ft.dataset, "text column", None if ft.text_column else "finetune.text_column")
         label = ft.label_column or ("label" if spec.task == "sequence-classification" else None)
         if label:
-            need(resource, (*base, "label_column") if ft.label_column else (*base, "dataset"), label, ft.dataset, "label column")
+            need(resource, (*base, "label_column") if ft.label_column else (*base, "dataset"), label, ft.dataset,
+                 "label column", None if ft.label_column else "finetune.label_column")
     for resource in project.of_kind("EvalGate"):
         if resource.spec is None:
             continue

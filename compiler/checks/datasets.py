@@ -7,6 +7,18 @@ from pathlib import Path
 from compiler.diagnostics import Diagnostic
 from compiler.paths import resolve_inside
 from compiler.project import Project
+from compiler.suggest import did_you_mean
+
+
+def _missing_hint(root: Path, written: str, target: Path) -> str:
+    folder = target.parent
+    if folder.is_dir():
+        siblings = [p.name.removesuffix(".dvc") for p in folder.iterdir() if not p.name.startswith(".")]
+        match = did_you_mean(target.name, siblings)
+        if match:
+            prefix = written.rsplit("/", 1)[0] + "/" if "/" in written else ""
+            return match.replace("did you mean ", f"did you mean {prefix}")
+    return f"add the file, or `dvc pull` it if it is DVC-tracked; paths are relative to {root.name}/"
 
 
 def check_datasets(project: Project) -> list[Diagnostic]:
@@ -23,8 +35,7 @@ def check_datasets(project: Project) -> list[Diagnostic]:
                                             "keep data inside the repository (DVC-track large files) and use a relative path"))
             elif not target.exists() and not Path(str(target) + ".dvc").exists():
                 found.append(resource.error(where, "E220", f"source path {spec.source.path!r} does not exist",
-                                            "add the file, or `dvc pull` it if it is DVC-tracked; paths are relative to "
-                                            f"{project.root.name}/"))
+                                            _missing_hint(project.root, spec.source.path, target)))
         if spec.splits is not None:
             total = sum(spec.splits.fractions.values())
             if total > 1 + 1e-9:

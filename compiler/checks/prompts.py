@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -24,13 +25,27 @@ def sandbox() -> Any:
 
 
 def template_line(resource: Resource, line_in_template: int) -> tuple[int, int]:
-    """The file position of a line of the template."""
-    line, col = resource.doc.text_start(_TEMPLATE)
+    """The file position of a line of the template (exact for plain, quoted and ``|`` scalars)."""
+    (line, col), style = resource.doc.text_start(_TEMPLATE)
+    if line_in_template <= 1 or style not in ("|", None):
+        return line, col
     return line + line_in_template - 1, col
 
 
+def _name_position(resource: Resource, template: str, name: str, line_in_template: int) -> tuple[int, int]:
+    """Where ``name`` is first used in the template, to the column when the layout allows it."""
+    line, col = template_line(resource, line_in_template)
+    _, style = resource.doc.text_start(_TEMPLATE)
+    lines = template.splitlines()
+    if style in ("|", None) and 0 < line_in_template <= len(lines):
+        found = re.search(rf"\b{re.escape(name)}\b", lines[line_in_template - 1])
+        if found:
+            col += found.start()
+    return line, col
+
+
 def check_prompts(project: Project) -> list[Diagnostic]:
-    from jinja2 import TemplateSyntaxError, meta
+    from jinja2 import TemplateSyntaxError, meta, nodes
 
     found: list[Diagnostic] = []
     env = sandbox()
@@ -47,8 +62,11 @@ def check_prompts(project: Project) -> list[Diagnostic]:
             continue
         used = meta.find_undeclared_variables(ast)
         declared = set(spec.variables)
+        first_use = {}
+        for node in ast.find_all(nodes.Name):
+            first_use.setdefault(node.name, node.lineno)
         for name in sorted(used - declared):
-            line, col = resource.locate(_TEMPLATE)
+            line, col = _name_position(resource, spec.template, name, first_use.get(name, 1))
             found.append(error(resource.file, line, col, "E210", f"template uses undeclared variable '{name}'",
                                did_you_mean(name, declared) or f"declare it under spec.variables: {name}: {{from: Dataset/..}}"))
         for name in sorted(declared - used):
