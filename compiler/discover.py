@@ -15,14 +15,13 @@ def find_spec_files(root: Path) -> list[Path]:
     """Every .yaml/.yml file under ``root``, sorted, skipping hidden and tool folders."""
     if root.is_file():
         return [root]
-    found: list[Path] = []
+    found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS)
-        for name in filenames:
-            if name.endswith(SPEC_SUFFIXES) and name not in SKIP_FILES and not name.startswith("."):
-                found.append(Path(dirpath, name))
-    found.sort()
-    return found
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS]
+        found.extend(os.path.join(dirpath, name) for name in filenames
+                     if name.endswith(SPEC_SUFFIXES) and name not in SKIP_FILES and not name.startswith("."))
+    found.sort(key=lambda p: p.split(os.sep))  # folder by folder, as a tree reads
+    return [Path(p) for p in found]
 
 
 def project_root(path: Path) -> Path:

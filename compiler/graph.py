@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from compiler.diagnostics import Diagnostic
 from compiler.project import Project
 from compiler.resources import Resource
-from compiler.walk import iter_refs
 from llmops_spec import KINDS, Ref
 
 KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
@@ -123,7 +122,7 @@ def _at_closing_reference(project: Project, refs: list[Ref], names: list[str]) -
     """Locate a cycle at the reference by which its first resource reads the last one."""
     first = project.resources[refs[0]]
     feeding = next((r for r in reversed(refs) if r != refs[0]), refs[0])
-    path = next((p for p, ref in iter_refs(first.spec, ("spec",)) if ref.resource == feeding), ("metadata", "name"))
+    path = next((("spec", *p) for p, ref in first.spec.references() if ref.resource == feeding), ("metadata", "name"))
     return first.error(path, "E204", f"dependency cycle: {' -> '.join(names)}",
                        "a resource cannot depend on itself, directly or through others; break one reference")
 

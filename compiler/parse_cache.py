@@ -26,7 +26,7 @@ def load_cache(root: Path) -> dict[str, list[tuple[int, int, Any]]]:
     """Content hash -> [(document index, start line, data)], or empty when missing or stale."""
     try:
         with open(cache_path(root), "rb") as handle:
-            magic, entries = marshal.load(handle)
+            magic, entries = marshal.loads(handle.read())  # one read: marshal.load(file) reads in small pieces
     except (OSError, EOFError, ValueError, TypeError):
         return {}
     return entries if magic == _MAGIC and isinstance(entries, dict) else {}

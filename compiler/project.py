@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -41,6 +42,9 @@ class Project:
 
 
 def _relative(path: Path, root: Path) -> str:
+    text, base = str(path), str(root).rstrip(os.sep) + os.sep
+    if text.startswith(base):  # the common case, found under the resolved root: no syscalls
+        return text[len(base):].replace(os.sep, "/")
     try:
         return path.resolve().relative_to(root).as_posix()
     except ValueError:

@@ -41,6 +41,10 @@ class OneOf(Strict):
     @classmethod
     def _exactly_one(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            if len(data) == 1:  # the usual case, {path: x}: one key, checked without a scan
+                (key, value), = data.items()
+                if key in cls.one_of and value is not None:
+                    return data
             present = [key for key in cls.one_of if data.get(key) is not None]
             if len(present) != 1:
                 options = " | ".join(cls.one_of)
@@ -72,6 +76,21 @@ def _field_for(model: type[BaseModel], key: str) -> str:
         if (info.alias or name) == key:
             return name
     raise KeyError(key)
+
+
+RefPath = tuple[str | int, ...]
+
+
+class SpecBase(Strict):
+    """Base of every kind's ``spec``: the references it holds, and which of them are inputs."""
+
+    def references(self) -> list[tuple[RefPath, Any]]:
+        """Every reference with its path under ``spec`` as written in YAML, for checking."""
+        return []
+
+    def upstream(self) -> list[Any]:
+        """The references whose outputs this resource's work reads: the graph's edges."""
+        return [ref for _, ref in self.references()]
 
 
 class Metadata(Strict):

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from llmops_spec.base import Identifier, NonEmptyStr, OneOf, Strict
+from llmops_spec.base import Identifier, NonEmptyStr, OneOf, RefPath, SpecBase, Strict
 from llmops_spec.refs import Ref, ref_to
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -96,7 +96,7 @@ class Splits(Strict):
         return {name: float(value) for name, value in (self.model_extra or {}).items()}
 
 
-class DatasetSpec(Strict):
+class DatasetSpec(SpecBase):
     source: Source
     format: Literal["jsonl", "csv", "parquet", "text"] = "jsonl"
     columns: dict[Identifier, ColumnType] = Field(min_length=1, description="The columns and their types.")
@@ -109,5 +109,5 @@ class DatasetSpec(Strict):
         """Output names other resources may reference with ``@``."""
         return tuple(self.splits.fractions) if self.splits else ()
 
-    def upstream(self) -> list[Ref]:
-        return [self.source.dataset] if self.source.dataset else []
+    def references(self) -> list[tuple[RefPath, Ref]]:
+        return [(("source", "dataset"), self.source.dataset)] if self.source.dataset else []

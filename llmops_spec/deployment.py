@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from llmops_spec.base import NonEmptyStr, Strict
+from llmops_spec.base import NonEmptyStr, RefPath, SpecBase, Strict
 from llmops_spec.refs import Ref, ref_to
 
 
@@ -54,7 +54,7 @@ class Rollout(Strict):
         return self
 
 
-class DeploymentSpec(Strict):
+class DeploymentSpec(SpecBase):
     model: ref_to("Model")
     prompt: ref_to("Prompt") | None = None
     requires: list[ref_to("EvalGate")] = Field(default_factory=list, description="Gates that must have passed on this exact model.")
@@ -63,8 +63,9 @@ class DeploymentSpec(Strict):
     rollout: Rollout = Field(default_factory=Rollout)
     env_vars: dict[str, Any] = Field(default_factory=dict)
 
-    def upstream(self) -> list[Ref]:
-        refs = [self.model, *self.requires]
+    def references(self) -> list[tuple[RefPath, Ref]]:
+        refs: list[tuple[RefPath, Ref]] = [(("model",), self.model)]
+        refs.extend((("requires", i), gate) for i, gate in enumerate(self.requires))
         if self.prompt:
-            refs.append(self.prompt)
+            refs.append((("prompt",), self.prompt))
         return refs

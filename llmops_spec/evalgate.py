@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from llmops_spec.base import Identifier, NonEmptyStr, Strict
+from llmops_spec.base import Identifier, NonEmptyStr, RefPath, SpecBase, Strict
 from llmops_spec.metrics import METRICS
 from llmops_spec.refs import Ref, ref_to
 
@@ -74,7 +74,7 @@ class Baseline(Strict):
     max_regression: float = Field(0.0, ge=0, description="How far below the deployed model's metric the candidate may fall.")
 
 
-class EvalGateSpec(Strict):
+class EvalGateSpec(SpecBase):
     model: ref_to("Model")
     dataset: ref_to("Dataset", outputs=True)
     prompt: ref_to("Prompt") | None = None
@@ -84,9 +84,16 @@ class EvalGateSpec(Strict):
     batch_size: int = Field(32, ge=1)
     on_fail: Literal["block", "warn"] = "block"
 
-    def upstream(self) -> list[Ref]:
-        refs = [self.model, self.dataset]
+    def references(self) -> list[tuple[RefPath, Ref]]:
+        refs: list[tuple[RefPath, Ref]] = [(("model",), self.model), (("dataset",), self.dataset)]
         if self.prompt:
-            refs.append(self.prompt)
-        refs.extend(t.grader.model for t in self.metrics if t.grader and t.grader.model)
+            refs.append((("prompt",), self.prompt))
+        refs.extend((("metrics", i, "grader", "model"), t.grader.model)
+                    for i, t in enumerate(self.metrics) if t.grader and t.grader.model)
+        if self.baseline:
+            refs.append((("baseline", "deployment"), self.baseline.deployment))
         return refs
+
+    def upstream(self) -> list[Ref]:
+        # The baseline is what is deployed when the gate runs, not an input: an edge would be a cycle.
+        return [ref for path, ref in self.references() if path[0] != "baseline"]

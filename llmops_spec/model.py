@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
-from llmops_spec.base import Identifier, NonEmptyStr, OneOf, Strict
+from llmops_spec.base import Identifier, NonEmptyStr, OneOf, RefPath, SpecBase, Strict
 from llmops_spec.refs import Ref, ref_to
 
 Task = Literal["sequence-classification", "causal-lm"]
@@ -106,7 +106,7 @@ class Resources(Strict):
     memory_gb: float | None = Field(default=None, gt=0)
 
 
-class ModelSpec(Strict):
+class ModelSpec(SpecBase):
     base: Base
     task: Task
     labels: list[NonEmptyStr] | None = Field(default=None, min_length=2, description="Class labels, for sequence-classification.")
@@ -127,12 +127,12 @@ class ModelSpec(Strict):
                                       {"field": "post", "hint": "remove merge_adapter, or fine-tune with method: lora"})
         return self
 
-    def upstream(self) -> list[Ref]:
-        refs: list[Ref] = []
+    def references(self) -> list[tuple[RefPath, Ref]]:
+        refs: list[tuple[RefPath, Ref]] = []
         if self.base.model:
-            refs.append(self.base.model)
+            refs.append((("base", "model"), self.base.model))
         if self.finetune:
-            refs.append(self.finetune.dataset)
+            refs.append((("finetune", "dataset"), self.finetune.dataset))
             if self.finetune.prompt:
-                refs.append(self.finetune.prompt)
+                refs.append((("finetune", "prompt"), self.finetune.prompt))
         return refs

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from llmops_spec.base import Identifier, NonEmptyStr, OneOf, Strict
+from llmops_spec.base import Identifier, NonEmptyStr, OneOf, RefPath, SpecBase, Strict
 from llmops_spec.refs import Ref, ref_to
 
 
@@ -18,10 +18,13 @@ class Variable(OneOf):
     value: Any = Field(default=None, description="A constant value.")
 
 
-class PromptSpec(Strict):
+class PromptSpec(SpecBase):
     template: NonEmptyStr = Field(description="A Jinja template, rendered in a sandbox.")
     variables: dict[Identifier, Variable] = Field(default_factory=dict)
     system: str | None = Field(default=None, description="An optional system message for chat models.")
 
+    def references(self) -> list[tuple[RefPath, Ref]]:
+        return [(("variables", name, "from"), v.from_) for name, v in self.variables.items() if v.from_ is not None]
+
     def upstream(self) -> list[Ref]:
-        return [v.from_ for v in self.variables.values() if v.from_ is not None]
+        return []  # a prompt names columns; the data reaches it through the model or gate that uses both

@@ -6,7 +6,6 @@ from compiler.diagnostics import Diagnostic
 from compiler.project import Project
 from compiler.resources import Resource
 from compiler.suggest import closest
-from compiler.walk import iter_refs
 from compiler.yaml_source import PathKey
 from llmops_spec import Ref
 
@@ -19,7 +18,8 @@ def check_references(project: Project) -> list[Diagnostic]:
     for resource in project.resources.values():
         if resource.spec is None:
             continue
-        for path, ref in iter_refs(resource.spec, ("spec",)):
+        for where, ref in resource.spec.references():
+            path = ("spec", *where)
             target = project.resources.get(ref.resource)
             if target is None:
                 found.append(_unknown(project, resource, path, ref, names_by_kind))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from llmops_cli.common import default_path, path_argument, print_diagnostics, rebase
+from llmops_cli.common import short_lived_gc, default_path, path_argument, print_diagnostics, rebase
 
 
 @click.command("graph")
@@ -15,6 +15,7 @@ from llmops_cli.common import default_path, path_argument, print_diagnostics, re
 @click.pass_context
 def command(ctx: click.Context, path: Path | None, fmt: str) -> None:
     """Print the nodes under PATH in the order apply runs them."""
+    short_lived_gc()
     from compiler import compile_project
     from compiler.render.graph import render_dot, render_graph_text, render_mermaid
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from llmops_cli.common import default_path, path_argument, print_diagnostics, rebase, styler
+from llmops_cli.common import short_lived_gc, default_path, path_argument, print_diagnostics, rebase, styler
 from runners.files import write_atomic
 
 
@@ -21,6 +21,7 @@ from runners.files import write_atomic
 def command(ctx: click.Context, path: Path | None, out: Path | None, fmt: str, detailed_exitcode: bool,
             show_unchanged: bool, no_cache: bool) -> None:
     """Diff the specs under PATH against llmops.lock."""
+    short_lived_gc()
     from compiler import compile_project, plan_project
     from compiler.render.plan import render_plan_json, render_plan_markdown, render_plan_text
 

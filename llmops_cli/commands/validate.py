@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from llmops_cli.common import default_path, path_argument, print_diagnostics, rebase
+from llmops_cli.common import short_lived_gc, default_path, path_argument, print_diagnostics, rebase
 
 
 @click.command("validate")
@@ -17,6 +17,7 @@ from llmops_cli.common import default_path, path_argument, print_diagnostics, re
 @click.pass_context
 def command(ctx: click.Context, path: Path | None, fmt: str, no_cache: bool) -> None:
     """Check every spec under PATH (default: specs/ or .) like a compiler."""
+    short_lived_gc()
     from compiler import compile_project
 
     compilation = compile_project(path or default_path(), use_cache=not no_cache)
