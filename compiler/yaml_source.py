@@ -162,7 +162,7 @@ class _Converter:
         self.diagnostics.append(error(self.file, line, col, code, message, hint))
 
     def convert(self, node: Node, path: PathKey) -> Any:
-        tag = node.tag
+        tag = _tag(node)
         if tag not in _ALLOWED_TAGS:
             self.fail(node, "E013", f"unsupported YAML tag {_short_tag(tag)}",
                       "specs are plain YAML: remove the tag (no Python objects or custom types)")
@@ -194,7 +194,8 @@ class _Converter:
             if not isinstance(key_node, ScalarNode):
                 self.fail(key_node, "E010", "a key must be a plain scalar, not a mapping or sequence")
                 continue
-            if key_node.tag == _STD + "merge" or (key_node.tag == _PLAIN and key_node.value == "<<"):
+            key_tag = _tag(key_node)
+            if key_tag == _STD + "merge" or (key_tag == _PLAIN and key_node.value == "<<"):
                 self.fail(key_node, "E013", "merge keys (<<) are not supported", "write the fields out, or use an anchor on the whole value")
                 continue
             key = key_node.value
@@ -207,6 +208,12 @@ class _Converter:
             self.positions[(*path, key)] = where
             mapping[key] = self.convert(value_node, (*path, key))
         return mapping
+
+
+def _tag(node: Node) -> str:
+    """The node's tag as written, without ruamel's per-character URI decoding (most of a parse's time)."""
+    tag = node.ctag
+    return tag.suffix if tag.handle is None else str(tag)
 
 
 def _short_tag(tag: str) -> str:
@@ -267,7 +274,7 @@ def parse_documents(text: str, file: str) -> tuple[list[ParsedDoc], list[Diagnos
                 diagnostics.append(error(file, line, col, "E017", f"more than {MAX_DOCUMENTS} documents in one file",
                                          "split the file"))
                 break
-            doc = _convert_document(node, file, index, diagnostics, lines)
+            doc = _convert_document(node, file, index, diagnostics, lines, may_alias="*" in text)
             if doc is not None:
                 docs.append(doc)
             index += 1
@@ -282,13 +289,14 @@ def parse_documents(text: str, file: str) -> tuple[list[ParsedDoc], list[Diagnos
     return docs, diagnostics
 
 
-def _convert_document(node: Node, file: str, index: int, diagnostics: list[Diagnostic], lines: list[str]) -> ParsedDoc | None:
+def _convert_document(node: Node, file: str, index: int, diagnostics: list[Diagnostic], lines: list[str],
+                      may_alias: bool = True) -> ParsedDoc | None:
     line = node.start_mark.line + 1
-    if isinstance(node, ScalarNode) and node.tag == _PLAIN and resolve_plain(node.value) is None:
+    if isinstance(node, ScalarNode) and _tag(node) == _PLAIN and resolve_plain(node.value) is None:
         return None  # an empty document, e.g. after a trailing ---
     memo: dict[int, int] = {}
     shared: dict[int, Node] = {}
-    size = _expanded_size(node, memo, shared)
+    size = _expanded_size(node, memo, shared) if may_alias else 0  # no '*' in the text: no alias to expand
     if size > MAX_EXPANDED_NODES:
         biggest = max(shared.values(), key=lambda n: memo[id(n)], default=node)
         line, col = _pos(biggest.start_mark)
