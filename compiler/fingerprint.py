@@ -11,9 +11,10 @@ spelling a default out change nothing.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from compiler.data_hash import HashCache, data_md5
 from compiler.graph import Graph, Node
@@ -52,13 +53,18 @@ class Fingerprint:
     data: dict[str, str | None]
 
 
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+def canonical(value: Any) -> bytes:
+    """Canonical JSON: sorted keys, no whitespace, UTF-8 (orjson: ten times the standard library's speed)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
-def spec_view(node: Node, spec: Any) -> dict[str, Any]:
-    """The normalized part of the spec that can change ``node``'s result."""
-    dumped: dict[str, Any] = spec.model_dump(mode="json", by_alias=True)
+def normalized_spec(spec: Any) -> dict[str, Any]:
+    """The spec as validated, defaults filled in, in JSON types."""
+    return spec.model_dump(mode="json", by_alias=True)
+
+
+def spec_view(node: Node, dumped: dict[str, Any]) -> dict[str, Any]:
+    """The normalized part of the spec (``normalized_spec``) that can change ``node``'s result."""
     if node.step == "evaluate":
         return {
             "model": dumped["model"], "dataset": dumped["dataset"], "prompt": dumped["prompt"],
@@ -67,7 +73,7 @@ def spec_view(node: Node, spec: Any) -> dict[str, Any]:
     if node.step == "gate":
         return {key: dumped[key] for key in ("min_samples", "metrics", "baseline", "on_fail")}
     if node.step == "finetune" and dumped.get("finetune"):
-        dumped["finetune"].pop("max_retries", None)
+        dumped = {**dumped, "finetune": {k: v for k, v in dumped["finetune"].items() if k != "max_retries"}}
     ignored = _IGNORED.get(node.step, frozenset())
     return {key: value for key, value in dumped.items() if key not in ignored}
 
@@ -76,7 +82,7 @@ def fingerprint_node(node: Node, spec: dict[str, Any], inputs: dict[str, str], d
     """Pure: the fingerprint of ``node`` from its parts."""
     code = STEP_CODE_VERSIONS[node.step]
     payload = canonical({"node": node.id, "step": node.step, "code": code, "spec": spec, "inputs": inputs, "data": data})
-    value = hashlib.sha256(payload.encode()).hexdigest()[:32]
+    value = hashlib.sha256(payload).hexdigest()[:32]
     return Fingerprint(value, node.step, code, spec, inputs, data)
 
 
@@ -84,15 +90,19 @@ def fingerprint_graph(project: Project, graph: Graph, hashes: HashCache | None =
     """Fingerprints of every node, in topological order (inputs are always computed first)."""
     cache = hashes or HashCache(project.root)
     prints: dict[str, Fingerprint] = {}
+    dumps: dict[Any, dict[str, Any]] = {}  # a gate's two nodes share one dump
     for node in graph.nodes.values():
         resource = project.resources[node.resource]
+        dumped = dumps.get(node.resource)
+        if dumped is None:
+            dumped = dumps[node.resource] = normalized_spec(resource.spec)
         data: dict[str, str | None] = {}
         if node.step == "prepare" and resource.spec.source.path is not None:
             source = resource.spec.source.path
             target = resolve_inside(project.root, source)
             data[source] = data_md5(target, cache) if target is not None else None
         inputs = {dep: prints[dep].value for dep in node.inputs}
-        prints[node.id] = fingerprint_node(node, spec_view(node, resource.spec), inputs, data)
+        prints[node.id] = fingerprint_node(node, spec_view(node, dumped), inputs, data)
     if hashes is None:
         cache.save()
     return prints

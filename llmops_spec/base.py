@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, StringConstraints, model_validator
@@ -71,6 +72,7 @@ class OneOf(Strict):
         return next(key for key in self.one_of if getattr(self, _field_for(type(self), key)) is not None)
 
 
+@lru_cache(maxsize=None)
 def _field_for(model: type[BaseModel], key: str) -> str:
     for name, info in model.model_fields.items():
         if (info.alias or name) == key:
