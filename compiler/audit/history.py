@@ -1,0 +1,110 @@
+"""The spec history from git: per commit, the resources it added, removed or changed.
+
+One ``git log --raw`` gives every commit's changed files with the blob ids of both
+sides; each blob is parsed once (``BlobCache``), and a commit's resource changes are the
+resources of its old blobs diffed against those of its new blobs. Merges are diffed
+against their first parent: what the merge brought into the branch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from compiler.audit.applylog import APPLY_LOG_NAME
+from compiler.audit.git import Commit, FileChange, Repo, log, read_blobs
+from compiler.audit.semantic_diff import ResourceChange, Version, diff_versions
+from compiler.audit.snapshot import BlobCache, is_spec_path
+from compiler.discover import LOCK_NAME
+
+BOOKKEEPING = frozenset({LOCK_NAME, APPLY_LOG_NAME})
+
+
+def iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class SpecCommit:
+    """One commit as an auditor reads it: who, when, why, and what changed in the resources."""
+
+    commit: Commit
+    changes: tuple[ResourceChange, ...]
+    renamed: tuple[tuple[str, str], ...]     # spec files moved (project-relative), resources unchanged by it
+    other_files: tuple[tuple[str, str], ...]  # (status, path) of non-spec files: data, the lock, the apply log
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.commit
+        return {"commit": c.sha, "parents": list(c.parents), "merge": c.is_merge, "author": c.author, "email": c.email,
+                "date": iso(c.authored), "committed": iso(c.committed), "message": c.message,
+                "changes": [ch.to_dict() for ch in self.changes],
+                "renamed": [{"from": a, "to": b} for a, b in self.renamed],
+                "files": [{"status": s, "path": p} for s, p in self.other_files]}
+
+
+def _sides(repo: Repo, change: FileChange) -> list[tuple[str, str, str]]:
+    """(side, project-relative path, blob) of each spec-file side of a change."""
+    out = []
+    for side, path, blob in (("old", change.old_path, change.old_blob), ("new", change.new_path, change.new_blob)):
+        rel = repo.relative(path) if path else None
+        if rel is not None and blob and is_spec_path(rel):
+            out.append((side, rel, blob))
+    return out
+
+
+def _spec_commit(repo: Repo, commit: Commit, defined: dict[str, dict]) -> SpecCommit:
+    versions: dict[str, Version] = {"old": {}, "new": {}}
+    renamed: list[tuple[str, str]] = []
+    others: list[tuple[str, str]] = []
+    for change in commit.files:
+        sides = _sides(repo, change)
+        for side, rel, blob in sides:
+            for ref, (valid, doc) in defined[blob].items():
+                versions[side][ref] = (rel, valid, doc)
+        if change.status == "R" and change.old_path and change.new_path:
+            old_rel, new_rel = repo.relative(change.old_path), repo.relative(change.new_path)
+            if old_rel and new_rel and is_spec_path(old_rel) and is_spec_path(new_rel):
+                renamed.append((old_rel, new_rel))
+                continue
+        if not sides:
+            rel = repo.relative(change.new_path or change.old_path or "")
+            if rel is not None:
+                others.append((change.status, rel))
+    return SpecCommit(commit, tuple(diff_versions(versions["old"], versions["new"])), tuple(renamed), tuple(others))
+
+
+def spec_history(repo: Repo, cache: BlobCache, rev: str = "HEAD", since: str | None = None,
+                 until: str | None = None) -> list[SpecCommit]:
+    """Every commit reachable from ``rev`` touching the project folder, newest first, with its resource changes."""
+    commits = log(repo, rev, since, until)
+    paths: dict[str, str] = {}
+    for commit in commits:
+        for change in commit.files:
+            for _, rel, blob in _sides(repo, change):
+                paths.setdefault(blob, rel)
+    raw = read_blobs(repo, cache.missing(list(paths)))
+    defined = cache.defined({blob: (rel, raw.get(blob)) for blob, rel in paths.items()})
+    cache.save()
+    return [_spec_commit(repo, commit, defined) for commit in commits]
+
+
+def is_bookkeeping(entry: SpecCommit) -> bool:
+    """A commit that only records applies (the lock, the apply log): no change to the specs or data."""
+    return not entry.changes and not entry.renamed and all(path in BOOKKEEPING for _, path in entry.other_files)
+
+
+def matching(entry: SpecCommit, kind: str | None, name: str | None) -> SpecCommit | None:
+    """The entry with only the changes of resources of ``kind`` and ``name``; None when none is left."""
+    if kind is None and name is None:
+        return entry
+    kept = tuple(c for c in entry.changes if (kind is None or c.kind == kind) and (name is None or c.name == name))
+    return SpecCommit(entry.commit, kept, (), ()) if kept else None
+
+
+def introduced_by(history: list[SpecCommit], ref: str) -> SpecCommit | None:
+    """The newest commit in ``history`` that added or changed ``ref``: who is answerable for its current version."""
+    for entry in history:
+        if any(c.ref == ref and c.action != "removed" for c in entry.changes):
+            return entry
+    return None

@@ -1,0 +1,126 @@
+"""The resources a spec file's bytes define, normalized, cached by blob id.
+
+A resource is compared by its normalized document: the pydantic model's dump with
+defaults filled in (``metadata`` and ``spec``), so comments, formatting, key order,
+quoting and spelling a default out are not changes. A document that does not validate
+is kept as written (``valid`` false), so history still shows what changed in it.
+
+Blob ids are content hashes, so what a blob defines never changes: the cache
+(``.llmops/cache/audit-blobs.marshal``) is keyed by blob id and by the signature of the
+language's source (a new default changes every normalized dump), and a warm
+``audit log`` never imports pydantic at all.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.discover import SKIP_DIRS, SKIP_FILES, SPEC_SUFFIXES
+
+CACHE_VERSION = 1
+Defined = dict[str, tuple[bool, dict[str, Any]]]  # "Kind/name" -> (valid, {"metadata": ..., "spec": ...})
+
+
+def is_spec_path(rel: str) -> bool:
+    """Whether ``find_spec_files`` would load this project-relative path (same rules, on a tree path)."""
+    parts = rel.split("/")
+    if any(p.startswith(".") or p in SKIP_DIRS for p in parts[:-1]):
+        return False
+    name = parts[-1]
+    return name.endswith(SPEC_SUFFIXES) and name not in SKIP_FILES and not name.startswith(".")
+
+
+def parse_blob(raw: bytes, path: str) -> Defined:
+    """Pure: every resource in a spec file's bytes, normalized where it validates."""
+    from compiler.resources import to_resource
+    from compiler.yaml_source import decode, parse_documents
+
+    text, problem = decode(raw, path)
+    if text is None:
+        return {}
+    docs, _ = parse_documents(text, path)
+    found: Defined = {}
+    for doc in docs:
+        resource, _ = to_resource(doc)
+        if resource is None or str(resource.ref) in found:
+            continue
+        if resource.model is not None:
+            body = resource.model.model_dump(mode="json", by_alias=True, include={"metadata", "spec"})
+            found[str(resource.ref)] = (True, body)
+        else:
+            data = doc.data if isinstance(doc.data, dict) else {}
+            found[str(resource.ref)] = (False, {"metadata": data.get("metadata"), "spec": data.get("spec")})
+    return found
+
+
+def _language_signature() -> str:
+    """Sizes and times of the language's modules, found without importing them (pydantic is slow to import)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llmops_spec")
+    folder = Path(spec.origin).parent if spec is not None and spec.origin else Path(".")
+    parts = [CACHE_VERSION]
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.endswith(".py"):
+            st = entry.stat()
+            parts.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(map(str, parts))
+
+
+@dataclass
+class BlobCache:
+    """Blob id -> what it defines, persisted beside the compiler's other caches."""
+
+    path: Path | None
+    signature: str
+    entries: dict[str, Defined]
+    dirty: bool = False
+
+    @classmethod
+    def load(cls, root: Path | None) -> BlobCache:
+        signature = _language_signature()
+        path = root / ".llmops" / "cache" / "audit-blobs.marshal" if root is not None else None
+        entries: dict[str, Defined] = {}
+        if path is not None:
+            try:
+                stored_signature, stored = marshal.loads(path.read_bytes())
+                if stored_signature == signature and isinstance(stored, dict):
+                    entries = stored
+            except (OSError, EOFError, ValueError, TypeError):
+                pass
+        return cls(path, signature, entries)
+
+    def defined(self, blobs: dict[str, tuple[str, bytes | None]]) -> dict[str, Defined]:
+        """What each blob defines; ``blobs`` maps blob id -> (path, bytes or None when cached)."""
+        out: dict[str, Defined] = {}
+        for sha, (path, raw) in blobs.items():
+            hit = self.entries.get(sha)
+            if hit is None:
+                hit = self.entries[sha] = parse_blob(raw or b"", path)
+                self.dirty = True
+            out[sha] = hit
+        return out
+
+    def missing(self, shas: list[str]) -> list[str]:
+        return [sha for sha in shas if sha not in self.entries]
+
+    def save(self) -> None:
+        """Write atomically; a read-only checkout simply stays uncached."""
+        if not self.dirty or self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            gitignore = self.path.parent.parent / ".gitignore"
+            if not gitignore.exists():
+                gitignore.write_text("*\n")
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".audit-blobs-")
+            with os.fdopen(fd, "wb") as handle:
+                marshal.dump((self.signature, self.entries), handle)
+            os.replace(tmp, self.path)
+        except (OSError, ValueError):
+            pass
