@@ -13,6 +13,10 @@ import click
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("llmops_cli.commands.validate", "Check the specs; exit 1 on any error."),
     "plan": ("llmops_cli.commands.plan", "Show what apply would change, and why."),
+    "apply": ("llmops_cli.commands.apply", "Execute a saved plan (or the specs) on Ray; DVC versions every output."),
+    "init": ("llmops_cli.commands.init", "Prepare a project for apply: DVC and a default remote."),
+    "pull": ("llmops_cli.commands.pull", "Restore the artifacts llmops.lock pins (fresh clones)."),
+    "down": ("llmops_cli.commands.down", "Stop the project's local Ray cluster."),
     "graph": ("llmops_cli.commands.graph", "Print the DAG as text, DOT or Mermaid."),
     "schema": ("llmops_cli.commands.schema", "Write JSON Schema for editors (yaml-language-server)."),
     "fmt": ("llmops_cli.commands.fmt", "Normalize spec files, keeping comments."),

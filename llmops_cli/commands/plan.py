@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -48,5 +49,7 @@ def command(ctx: click.Context, path: Path | None, out: Path | None, fmt: str, d
     else:
         click.echo(render_plan_text(plan, show_unchanged, styler()))
         if out is not None:
-            click.echo(f"\nSaved the plan to {out}. Apply exactly this plan with: llmops apply {out}")
+            project = os.path.relpath(root)
+            where = "" if project == "." else f" --project {project}"
+            click.echo(f"\nSaved the plan to {out}. Apply exactly this plan with: llmops apply {out}{where}")
     ctx.exit(2 if detailed_exitcode and plan.has_changes else 0)

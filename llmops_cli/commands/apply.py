@@ -1,0 +1,160 @@
+"""llmops apply [PLAN.json | PATH]: execute exactly a saved plan, or plan, show, ask, and execute.
+
+Exit codes: 0 applied (or nothing to do), 1 an error (a node failed, a stale plan, the
+state locked by another apply), 3 a gate failed (its dependents were not run), 4 a policy
+error stands (nothing was run), 130 interrupted (finished nodes are kept; rerun resumes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from llmops_cli.common import default_path, print_diagnostics, rebase, styler
+
+
+def _fail(ctx: click.Context, message: str, hint: str | None = None, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    if hint:
+        click.echo(f"  hint: {hint}", err=True)
+    ctx.exit(code)
+
+
+def _load_saved(ctx: click.Context, plan_file: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads(plan_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _fail(ctx, f"cannot read the plan {plan_file}: {exc}", "save one with: llmops plan PATH -o plan.json")
+    if not isinstance(saved, dict) or "changes" not in saved:
+        _fail(ctx, f"{plan_file} is not an llmops plan", "save one with: llmops plan PATH -o plan.json")
+    return saved
+
+
+@click.command("apply")
+@click.argument("target", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--project", "project_path", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The project a saved plan belongs to (default: the current folder).")
+@click.option("--address", envvar="RAY_ADDRESS", help="Run on this Ray cluster (default: the project's local cluster).")
+@click.option("--num-cpus", type=int, help="CPUs of the local cluster when apply starts it (default: all).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (CI).")
+@click.pass_context
+def command(ctx: click.Context, target: Path | None, project_path: Path | None, address: str | None,
+            num_cpus: int | None, yes: bool) -> None:
+    """Apply a saved plan (plan.json) or the specs under PATH, on Ray."""
+    from compiler import compile_project
+    from compiler.fingerprint import fingerprint_graph
+    from compiler.lockfile import read_lock
+    from compiler.plan import plan_changes
+    from compiler.plan_freshness import Freshness, check_fresh
+    from compiler.render.plan import render_plan_text
+
+    saved = _load_saved(ctx, target) if target is not None and target.is_file() else None
+    path = project_path or (default_path() if saved is not None or target is None else target)
+    compilation = compile_project(path)
+    root = compilation.project.root
+    if not compilation.ok:
+        print_diagnostics(rebase(compilation.diagnostics, root), "text")
+        ctx.exit(1)
+    _check_policies(ctx, compilation)
+    lock, problems = read_lock(root)
+    if problems:
+        print_diagnostics(rebase(problems, root), "text")
+        ctx.exit(1)
+    prints = fingerprint_graph(compilation.project, compilation.graph)
+    if saved is None:
+        plan = plan_changes(compilation.graph, prints, lock, compilation.project.specs_digest)
+        click.echo(render_plan_text(plan, False, styler()))
+        if not plan.has_changes:
+            ctx.exit(0)
+        if not yes and not click.confirm("\nApply these changes?", default=False):
+            click.echo("Nothing applied.")
+            ctx.exit(0)
+        saved = plan.to_dict()
+    freshness = check_fresh(saved, compilation.project.specs_digest, lock)
+    if not freshness.fresh:
+        _fail(ctx, f"refusing a stale plan: {freshness.reason}", freshness.hint)
+    if not any(c["action"] != "no-op" and c["node"] not in freshness.done for c in saved["changes"]):
+        click.echo("No changes. Nothing to apply.")
+        ctx.exit(0)
+    ctx.exit(_apply(ctx, compilation, saved, prints, freshness, address, num_cpus))
+
+
+def _check_policies(ctx: click.Context, compilation: Any) -> None:
+    """Refuse while an error-severity policy finding stands (when the policy engine is installed)."""
+    try:
+        from compiler.policy import check_policies
+    except ImportError:
+        return
+    report = check_policies(compilation)
+    if report.errors:
+        print_diagnostics(rebase([f.diagnostic for f in report.errors], compilation.project.root), "text")
+        _fail(ctx, f"{len(report.errors)} policy error(s) stand; nothing was applied",
+              "fix the specs, or waive a finding with a Waiver that names its owner and expiry", code=4)
+
+
+def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: dict[str, Any], freshness: Any,
+           address: str | None, num_cpus: int | None) -> int:
+    from runners.apply import Applier
+    from runners.cluster import connect, existing, start_local
+    from runners.dvc_store import Store
+    from runners.state import StateLocked, state_guard
+    from runners.step import NodeFailed
+
+    from llmops_cli.progress import Progress
+
+    root = compilation.project.root
+    if not (root / ".dvc").is_dir():
+        _fail(ctx, f"{root} is not initialized for apply", f"run: llmops init {os.path.relpath(root)}")
+    if freshness.done:
+        click.echo(freshness.reason)
+    store = Store(root)
+    progress = Progress(saved)
+    try:
+        with state_guard(root):
+            cluster = existing(address) if address else start_local(root, num_cpus)
+            progress.note(f"Ray: {'cluster ' + address if address else 'local cluster ' + cluster.address}")
+            cluster = connect(cluster)
+            applier = Applier(compilation, saved, prints, store, cluster, freshness.done, progress.event)
+            with progress:
+                report = applier.run()
+            _log(root, saved, applier, report)
+    except StateLocked as exc:
+        _fail(ctx, f"another apply is running: {exc}", "wait for it to finish; applies never overlap")
+    except NodeFailed as exc:
+        _fail(ctx, exc.message, exc.hint)
+    finally:
+        store.close()
+    progress.summary(report)
+    return report.exit_code
+
+
+def _log(root: Path, saved: dict[str, Any], applier: Any, report: Any) -> None:
+    """Append this apply to the tamper-evident apply log (when the audit module is installed)."""
+    try:
+        from runners.apply_log import append_record
+    except ImportError:
+        return
+    import hashlib
+
+    plan_hash = hashlib.sha256(json.dumps(saved, sort_keys=True).encode()).hexdigest()
+    nodes = {}
+    for item in report.nodes:
+        entry = applier.lock.nodes.get(item.node)
+        nodes[item.node] = {"fingerprint": entry.fingerprint if entry else None, "status": item.status,
+                            "action": next((c["action"] for c in saved["changes"] if c["node"] == item.node), None),
+                            "outputs": {k: v for k, v in (entry.outputs if entry else {}).items() if isinstance(v, str)},
+                            "metrics": entry.metrics if entry else {}}
+    gates = {n.node.rsplit(":", 1)[0]: {"passed": n.status == "applied", "verdict": n.summary or n.error}
+             for n in report.nodes if n.step == "gate"}
+    append_record(root, {"who": applier.who, "when": _now(), "commit": applier.commit, "plan_hash": plan_hash,
+                         "nodes": nodes, "gates": gates, "policy": {}, "waivers": [], "result": report.result})
+
+
+def _now() -> str:
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,23 @@
+"""llmops init [PATH]: make the project ready for apply (DVC repository, default local remote, artifacts/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from llmops_cli.common import default_path
+
+
+@click.command("init")
+@click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--remote", help="DVC remote for artifacts (a folder or URL); default: ~/.cache/llmops/dvc-remote.")
+def command(path: Path | None, remote: str | None) -> None:
+    """Initialize DVC for the specs under PATH, with a default local remote when none is set."""
+    from runners.dvc_store import init_project
+
+    root = (path or default_path()).resolve()
+    done = init_project(root, remote)
+    for line in done or ["already initialized"]:
+        click.echo(line)
+    click.echo("Commit .dvc/, .dvcignore and artifacts/*.dvc with your specs; the data goes to the remote.")

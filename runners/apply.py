@@ -1,0 +1,340 @@
+"""apply: execute a plan's changes on Ray, in dependency order, recording each node as it lands.
+
+A loop over the plan, not a second planner (Terraform's contract). Independent nodes run
+in parallel as Ray tasks with the resources their spec asks for; a deployment runs in
+this driver, which talks to Serve. After every node: its artifact folder is renamed into
+place (a half-written output is never seen), versioned by DVC, and the node is written to
+llmops.lock atomically, so an apply killed at any moment resumes without redoing finished
+nodes. A failure is the node's own message; a failed gate blocks what depends on it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler.compile import Compilation
+from compiler.fingerprint import Fingerprint
+from compiler.lockfile import Lock, LockEntry, read_lock
+from runners.cluster import Cluster
+from runners.dvc_store import Store
+from runners.node_context import STEP_MODULES, input_folders, node_context, step_cpus
+from runners.state import forget_node, record_node
+from runners.step import GateFailed, NodeFailed, StepResult
+
+EXIT_OK, EXIT_ERROR, EXIT_GATE_FAILED, EXIT_POLICY_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
+
+
+@dataclass
+class NodeReport:
+    node: str
+    step: str
+    status: str                  # applied | deleted | failed | gate-failed | blocked | already-applied
+    summary: str = ""
+    error: str = ""
+    hint: str = ""
+    seconds: float = 0.0
+    attempts: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ApplyReport:
+    nodes: list[NodeReport] = field(default_factory=list)
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for n in self.nodes if n.status == status)
+
+    @property
+    def result(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        if self.count("failed"):
+            return "failed"
+        if self.count("gate-failed"):
+            return "gate-failed"
+        return "applied"
+
+    @property
+    def exit_code(self) -> int:
+        return {"interrupted": EXIT_INTERRUPTED, "failed": EXIT_ERROR, "gate-failed": EXIT_GATE_FAILED}.get(self.result, EXIT_OK)
+
+
+def _run_step(module: str, ctx: Any) -> tuple:
+    """Inside a Ray worker: run one step and turn every outcome into a plain value (no Ray-wrapped tracebacks)."""
+    import importlib
+    import traceback
+
+    try:
+        return ("ok", importlib.import_module(module).run(ctx))
+    except GateFailed as exc:
+        return ("gate", exc.message, exc.verdict)
+    except NodeFailed as exc:
+        return ("failed", exc.message, exc.hint, exc.retryable)
+    except MemoryError:
+        return ("failed", f"{ctx.node} ran out of memory", "give it more: resources.memory_gb, or a smaller batch_size", True)
+    except Exception as exc:  # a bug in a step: say where, briefly
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        return ("failed", f"{type(exc).__name__}: {exc} (at {Path(frame.filename).name}:{frame.lineno})",
+                "this looks like a bug in llmops; rerun with LLMOPS_DEBUG=1 and report it", True)
+
+
+def identity(root: Path) -> tuple[str | None, str]:
+    """The commit being applied and who applies it (LLMOPS_APPLIED_BY, else git's user, else the login)."""
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip() or None
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    who = os.environ.get("LLMOPS_APPLIED_BY")
+    if not who:
+        name, email = git("config", "user.name"), git("config", "user.email")
+        who = f"{name} <{email}>" if name and email else (name or getpass.getuser())
+    return git("rev-parse", "HEAD"), who
+
+
+class Applier:
+    """One apply of one plan. ``events`` receives (kind, node, NodeReport | None) for progress display."""
+
+    def __init__(self, compilation: Compilation, plan: dict[str, Any], prints: dict[str, Fingerprint], store: Store,
+                 cluster: Cluster, done: frozenset[str] = frozenset(),
+                 events: Callable[[str, str, NodeReport | None], None] | None = None) -> None:
+        self.project = compilation.project
+        self.graph = compilation.graph
+        self.plan = plan
+        self.prints = prints
+        self.store = store
+        self.cluster = cluster
+        self.done = done
+        self.events = events or (lambda kind, node, report: None)
+        self.commit, self.who = identity(self.project.root)
+        self.report = ApplyReport()
+        self.lock: Lock = read_lock(self.project.root)[0]
+
+    # ----------------------------------------------------------------- bookkeeping
+    def _emit(self, kind: str, node: str, report: NodeReport | None = None) -> None:
+        self.events(kind, node, report)
+
+    def _finish(self, report: NodeReport) -> None:
+        self.report.nodes.append(report)
+        self._emit("finished", report.node, report)
+
+    def _record(self, nid: str, folder: Path, result: StepResult, extra_outputs: dict[str, Any] | None = None) -> None:
+        node, fp = self.graph.nodes[nid], self.prints[nid]
+        md5 = self.store.track(folder)
+        outputs = {str(folder.relative_to(self.project.root)): md5, **(extra_outputs or {})}
+        entry = LockEntry(fp.value, node.step, str(node.resource), fp.code, fp.spec, fp.inputs, fp.data, outputs,
+                          _jsonable(result.metrics), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), self.commit, self.who)
+        self.lock = record_node(self.project.root, nid, entry)
+
+    def _place(self, nid: str, tmp: Path) -> Path:
+        """Rename a finished node's temp folder over its artifact folder."""
+        node = self.graph.nodes[nid]
+        final = self.store.artifact_dir(str(node.resource), node.step)
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+        return final
+
+    def _temp_dir(self, nid: str) -> Path:
+        node = self.graph.nodes[nid]
+        final = self.store.artifact_dir(str(node.resource), node.step)
+        tmp = final.with_name(f".{final.name}.tmp-{self.prints[nid].value[:8]}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        return tmp
+
+    # ----------------------------------------------------------------- the loop
+    def run(self) -> ApplyReport:
+        changes = {c["node"]: c for c in self.plan["changes"]}
+        for nid in sorted(self.done):
+            self._finish(NodeReport(nid, changes[nid]["step"], "already-applied", "applied by an earlier, interrupted run"))
+        todo = [nid for nid, c in changes.items() if c["action"] in ("create", "update") and nid not in self.done]
+        deletes = [nid for nid, c in changes.items() if c["action"] == "delete" and nid not in self.done]
+        try:
+            self._delete(deletes)
+            self._execute(todo)
+        except KeyboardInterrupt:
+            self.report.interrupted = True
+        return self.report
+
+    def _delete(self, nids: list[str]) -> None:
+        for nid in nids:  # the plan orders them consumers first
+            entry = self.lock.nodes.get(nid)
+            started = time.perf_counter()
+            if entry is None:
+                continue
+            summary = "artifact untracked (kept in the DVC cache for audits)"
+            if entry.step == "deploy":
+                from runners.steps.deploy import teardown
+
+                app = (entry.outputs.get("serve") or {}).get("app") or entry.resource.split("/", 1)[1]
+                summary = f"Serve application {app} deleted" if teardown(app) else f"Serve application {app} was not running"
+            self.store.forget(self.store.artifact_dir(entry.resource, entry.step))
+            self.lock = forget_node(self.project.root, nid)
+            self._finish(NodeReport(nid, entry.step, "deleted", summary, seconds=time.perf_counter() - started))
+
+    def _execute(self, todo: list[str]) -> None:
+        import ray
+
+        remote = ray.remote(max_retries=3)(_run_step)  # max_retries: a worker or node that dies is retried elsewhere
+        pending = set(todo)
+        waiting_on = {nid: {d for d in self.graph.nodes[nid].inputs if d in pending} for nid in todo}
+        failed: set[str] = set()
+        running: dict[Any, tuple[str, Path, int, float]] = {}
+        order = {nid: i for i, nid in enumerate(self.graph.nodes)}
+        try:
+            while pending or running:
+                for nid in sorted((n for n in pending if not waiting_on[n]), key=order.__getitem__):
+                    pending.discard(nid)
+                    if self.graph.nodes[nid].step == "deploy":
+                        self._deploy(nid, failed)
+                        self._release(nid, waiting_on, failed)
+                        continue
+                    ref, tmp = self._submit(remote, nid)
+                    running[ref] = (nid, tmp, 1, time.perf_counter())
+                self._block(pending, waiting_on, failed)
+                if not running:
+                    if pending and all(waiting_on[n] for n in pending):
+                        raise RuntimeError(f"apply is stuck: {sorted(pending)} wait on nodes that never ran")
+                    continue
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+                for ref in ready:
+                    nid, tmp, attempt, started = running.pop(ref)
+                    retry = self._collect(ray, ref, nid, tmp, attempt, started, failed)
+                    if retry:
+                        ref2, tmp2 = self._submit(remote, nid)
+                        running[ref2] = (nid, tmp2, attempt + 1, started)
+                    else:
+                        self._release(nid, waiting_on, failed)
+        except KeyboardInterrupt:
+            for ref in running:
+                ray.cancel(ref, force=True)
+            raise
+
+    def _block(self, pending: set[str], waiting_on: dict[str, set[str]], failed: set[str]) -> None:
+        """Nodes downstream of a failure do not run; each says which failure stopped it."""
+        blocked = True
+        while blocked:
+            blocked = False
+            for nid in sorted(n for n in pending if waiting_on[n] & failed):
+                pending.discard(nid)
+                failed.add(nid)
+                blocked = True
+                blocker = sorted(waiting_on[nid] & failed)[0]
+                self._finish(NodeReport(nid, self.graph.nodes[nid].step, "blocked", error=f"not run: {blocker} did not succeed"))
+
+    def _release(self, nid: str, waiting_on: dict[str, set[str]], failed: set[str]) -> None:
+        if nid in failed:
+            return
+        for deps in waiting_on.values():
+            deps.discard(nid)
+
+    def _submit(self, remote: Any, nid: str) -> tuple[Any, Path]:
+        node = self.graph.nodes[nid]
+        self.store.restore(input_folders(self.project, self.store, node))
+        resources = step_cpus(self.project, node)
+        tmp = self._temp_dir(nid)
+        ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, resources["num_cpus"])
+        self._emit("started", nid)
+        return remote.options(**resources).remote(STEP_MODULES[node.step], ctx), tmp
+
+    def _max_retries(self, nid: str) -> int:
+        spec = self.project.resources[self.graph.nodes[nid].resource].spec
+        finetune = getattr(spec, "finetune", None)
+        return finetune.max_retries if finetune is not None and self.graph.nodes[nid].step == "finetune" else 0
+
+    def _collect(self, ray: Any, ref: Any, nid: str, tmp: Path, attempt: int, started: float, failed: set[str]) -> bool:
+        """Handle a finished task; True when it should be retried."""
+        step = self.graph.nodes[nid].step
+        try:
+            outcome = ray.get(ref)
+        except Exception as exc:  # the task itself died (retries exhausted): a system failure, not the step's
+            outcome = ("failed", f"the Ray task was lost: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                       "a worker or node died; rerun apply to resume", True)
+        seconds = time.perf_counter() - started
+        if outcome[0] == "ok":
+            result: StepResult = outcome[1]
+            self._record(nid, self._place(nid, tmp), result)
+            self._finish(NodeReport(nid, step, "applied", result.summary, seconds=seconds, attempts=attempt, metrics=result.metrics))
+            return False
+        if outcome[0] == "gate":
+            _, message, verdict = outcome
+            self._record(nid, self._place(nid, tmp), StepResult(metrics={"passed": False, "n": verdict.get("n")}))
+            failed.add(nid)
+            self._finish(NodeReport(nid, step, "gate-failed", error=message, hint="dependents are blocked; see verdict.json",
+                                    seconds=seconds, attempts=attempt))
+            return False
+        _, message, hint, retryable = outcome
+        shutil.rmtree(tmp, ignore_errors=True)
+        if retryable and attempt <= self._max_retries(nid):
+            self._emit("retrying", nid, NodeReport(nid, step, "failed", error=message, attempts=attempt))
+            return True
+        failed.add(nid)
+        self._finish(NodeReport(nid, step, "failed", error=message, hint=hint or "", seconds=seconds, attempts=attempt))
+        return False
+
+    def _deploy(self, nid: str, failed: set[str]) -> None:
+        from runners.steps.deploy import deploy
+
+        node = self.graph.nodes[nid]
+        started = time.perf_counter()
+        problem = self._gates_block(nid)
+        if problem:
+            failed.add(nid)
+            self._finish(NodeReport(nid, "deploy", "gate-failed", error=problem,
+                                    hint="the deployment serves only a model its required gates passed"))
+            return
+        self._emit("started", nid)
+        tmp = self._temp_dir(nid)
+        try:
+            self.store.restore(input_folders(self.project, self.store, node))
+            ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, 0)
+            previous = self.lock.nodes.get(nid)
+            result = deploy(ctx, self.cluster, (previous.outputs.get("serve") if previous else None))
+        except NodeFailed as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            failed.add(nid)
+            self._finish(NodeReport(nid, "deploy", "failed", error=exc.message, hint=exc.hint or "",
+                                    seconds=time.perf_counter() - started, attempts=1))
+            return
+        serve = {k: result.details[k] for k in ("app", "version", "url", "route_prefix", "config", "dashboard_url")}
+        self._record(nid, self._place(nid, tmp), result, {"serve": serve})
+        self._finish(NodeReport(nid, "deploy", "applied", result.summary, seconds=time.perf_counter() - started, attempts=1))
+
+    def _gates_block(self, nid: str) -> str | None:
+        """Why a deployment may not proceed: a required gate that has not passed on this exact model."""
+        spec = self.project.resources[self.graph.nodes[nid].resource].spec
+        model_node = next((d for d in self.graph.nodes[nid].inputs if d.startswith(f"{spec.model}:")), None)
+        for gate in spec.requires:
+            gate_entry = self.lock.nodes.get(f"{gate}:gate")
+            eval_entry = self.lock.nodes.get(f"{gate}:evaluate")
+            if gate_entry is None or gate_entry.fingerprint != self.prints[f"{gate}:gate"].value:
+                return f"{gate} has not judged the current model"
+            if model_node and (eval_entry is None or eval_entry.inputs.get(model_node) != self.prints[model_node].value):
+                return f"{gate} evaluated another version of {spec.model}"
+            gate_spec = self.project.resources[gate.resource].spec
+            if not gate_entry.metrics.get("passed") and gate_spec.on_fail == "block":
+                return f"{gate} failed on this model"
+        return None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,152 @@
+"""DVC versions every artifact; it never runs the graph (Ray does).
+
+One ``dvc.repo.Repo`` per process, and every call under one lock: the Repo object is not
+thread-safe. Artifacts live under ``<project>/artifacts/<kind>/<name>/<step>/``; each is
+``dvc add``-ed as a folder (its ``.dvc`` file is committed beside it, the data is not)
+and pushed to the project's remote, and the lock pins the folder's DVC md5.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from runners.step import NodeFailed
+
+ARTIFACTS = "artifacts"
+DEFAULT_REMOTE_NAME = "llmops"
+_LOCK = threading.Lock()
+
+
+def default_remote() -> Path:
+    """Where artifacts are pushed when the project names no remote: one content-addressed store per user."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "llmops" / "dvc-remote"
+
+
+def _git_toplevel(root: Path) -> Path | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return Path(out.stdout.strip()).resolve()
+
+
+@dataclass
+class Store:
+    """The project's DVC repository, opened once."""
+
+    root: Path
+    _repo: object | None = None
+
+    @property
+    def repo(self):  # noqa: ANN201 - dvc.repo.Repo, imported lazily
+        if self._repo is None:
+            from dvc.repo import Repo
+
+            if not (self.root / ".dvc").is_dir():
+                raise NodeFailed(f"{self.root} is not a DVC repository yet", "run `llmops init` first", retryable=False)
+            import logging
+
+            logging.getLogger("dvc").setLevel(logging.WARNING)
+            self._repo = Repo(str(self.root))
+            self._repo.scm_context.quiet = True  # llmops says what to commit, once, at the end
+        return self._repo
+
+    def close(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
+    def artifact_dir(self, resource: str, step: str) -> Path:
+        kind, name = resource.split("/", 1)
+        return self.root / ARTIFACTS / kind.lower() / name / step
+
+    def track(self, folder: Path) -> str:
+        """``dvc add`` a finished artifact folder and push it; returns its DVC md5 (``<md5>.dir``)."""
+        with _LOCK:
+            try:
+                stages = self.repo.add([str(folder)])
+                self.repo.push([str(folder)], remote=None)
+            except Exception as exc:  # DvcException and OSError alike: the node's outputs are not safe yet
+                raise NodeFailed(f"DVC could not version {folder.relative_to(self.root)}: {exc}",
+                                 "check the DVC remote (`dvc remote list`) and free disk space") from None
+            return stages[0].outs[0].hash_info.value
+
+    def recorded_md5(self, folder: Path) -> str | None:
+        """The md5 of ``folder`` as its committed .dvc file records it, or None."""
+        dvc_file = folder.with_name(folder.name + ".dvc")
+        try:
+            text = dvc_file.read_text()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            line = line.strip().lstrip("- ")
+            if line.startswith("md5:"):
+                return line.split(":", 1)[1].strip()
+        return None
+
+    def restore(self, folders: list[Path]) -> None:
+        """Make ``folders`` present in the workspace: checkout from the cache, else pull from the remote."""
+        missing = [f for f in folders if not f.is_dir()]
+        if not missing:
+            return
+        with _LOCK:
+            targets = [str(f.with_name(f.name + ".dvc")) for f in missing]
+            try:
+                self.repo.pull(targets)
+            except Exception as exc:
+                raise NodeFailed(f"DVC could not restore {', '.join(str(f.relative_to(self.root)) for f in missing)}: {exc}",
+                                 "run `llmops pull`, or check that the DVC remote holds them", retryable=False) from None
+
+    def forget(self, folder: Path) -> None:
+        """Stop tracking an artifact whose resource is gone (the cache and remote keep it for audits)."""
+        with _LOCK:
+            dvc_file = folder.with_name(folder.name + ".dvc")
+            if dvc_file.exists():
+                try:
+                    self.repo.remove(str(dvc_file), outs=True)
+                except Exception:
+                    dvc_file.unlink(missing_ok=True)
+            if folder.exists():
+                import shutil
+
+                shutil.rmtree(folder, ignore_errors=True)
+            ignore = folder.parent / ".gitignore"
+            if ignore.exists():
+                kept = [line for line in ignore.read_text().splitlines() if line.strip() != f"/{folder.name}"]
+                ignore.write_text("".join(f"{line}\n" for line in kept)) if kept else ignore.unlink()
+            for parent in (folder.parent, folder.parent.parent):
+                if parent.is_dir() and not any(parent.iterdir()):
+                    parent.rmdir()
+
+
+def init_project(root: Path, remote: str | None = None) -> list[str]:
+    """Make ``root`` a DVC repository with a default local remote; returns what was done, one line each."""
+    from dvc.repo import Repo
+
+    done: list[str] = []
+    root = root.resolve()
+    if not (root / ".dvc").is_dir():
+        top = _git_toplevel(root)
+        Repo.init(str(root), no_scm=top is None, subdir=top is not None and top != root)
+        done.append(f"initialized DVC in {root}" + ("" if top else " (no git repository: without SCM)"))
+    repo = Repo(str(root))
+    try:
+        with repo.config.edit() as conf:
+            remotes = conf.get("remote", {})
+            if remote is not None or not remotes:
+                url = remote or str(default_remote())
+                Path(url).mkdir(parents=True, exist_ok=True) if "://" not in url else None
+                conf["remote"][DEFAULT_REMOTE_NAME] = {"url": url}
+                conf["core"]["remote"] = DEFAULT_REMOTE_NAME
+                done.append(f"DVC remote {DEFAULT_REMOTE_NAME} -> {url}")
+            elif not conf.get("core", {}).get("remote"):
+                conf["core"]["remote"] = next(iter(remotes))
+    finally:
+        repo.close()
+    (root / ARTIFACTS).mkdir(exist_ok=True)
+    return done

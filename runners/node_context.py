@@ -1,0 +1,107 @@
+"""What a node reads: the artifact paths of its references, the referenced specs, and driver facts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from compiler.fingerprint import Fingerprint
+from compiler.graph import Node
+from compiler.lockfile import Lock
+from compiler.project import Project
+from llmops_spec import Ref
+from runners.dvc_store import Store
+from runners.step import StepContext
+
+STEP_MODULES = {
+    "prepare": "runners.steps.prepare",
+    "prompt": "runners.steps.prompt",
+    "import": "runners.steps.finetune",
+    "finetune": "runners.steps.finetune",
+    "evaluate": "runners.steps.evaluate",
+    "gate": "runners.steps.gate",
+}
+
+
+def producing_step(project: Project, ref: Ref) -> str | None:
+    """The step whose artifact a reference to ``ref`` reads."""
+    target = project.get(ref)
+    if target is None or target.spec is None:
+        return None
+    if target.kind == "Model":
+        return "finetune" if target.spec.finetune else "import"
+    return {"Dataset": "prepare", "Prompt": "prompt", "EvalGate": "gate", "Deployment": "deploy"}.get(target.kind)
+
+
+def artifact_of(project: Project, store: Store, ref: Ref) -> Path | None:
+    """The path a reference reads: a split's jsonl for a dataset, else the producing node's folder."""
+    step = producing_step(project, ref)
+    if step is None:
+        return None
+    folder = store.artifact_dir(str(ref.resource), step)
+    if ref.kind == "Dataset":
+        return folder / f"{ref.output or 'all'}.jsonl"
+    return folder
+
+
+def node_context(project: Project, store: Store, node: Node, out: Path, prints: dict[str, Fingerprint],
+                 lock: Lock, num_cpus: float) -> StepContext:
+    """The StepContext of ``node``, reading upstream artifacts where apply puts them."""
+    resource = project.resources[node.resource]
+    spec = resource.spec
+    inputs: dict[str, Path] = {}
+    specs: dict[str, Any] = {}
+    for path, ref in spec.references():
+        if node.step == "gate" or (resource.kind == "EvalGate" and path[0] == "baseline"):
+            continue
+        location = artifact_of(project, store, ref)
+        if location is not None:
+            inputs[str(ref)] = location
+        target = project.get(ref)
+        if target is not None:
+            specs[str(ref)] = target.spec
+    extra: dict[str, Any] = {"num_cpus": num_cpus}
+    if node.step == "gate":
+        inputs["evaluate"] = store.artifact_dir(str(node.resource), "evaluate")
+        if spec.baseline is not None:
+            deployed = lock.nodes.get(f"{spec.baseline.deployment}:deploy")
+            earned = deployed.metrics.get(str(node.resource)) if deployed else None
+            if earned:
+                extra["baseline"] = earned
+                extra["baseline_source"] = {"deployment": str(spec.baseline.deployment), "fingerprint": deployed.fingerprint}
+    if node.step == "deploy":
+        extra["gate_metrics"] = {str(gate): _evaluation(store, gate) for gate in spec.requires}
+    return StepContext(root=project.root, node=node.id, step=node.step, resource=str(node.resource), spec=spec,
+                       out=out, inputs=inputs, specs=specs, fingerprint=prints[node.id].value, extra=extra)
+
+
+def _evaluation(store: Store, gate: Ref) -> dict[str, Any]:
+    """The metrics a gate judged (its evaluate step's metrics.json), kept in the deployment's lock entry as its baseline."""
+    try:
+        body = json.loads((store.artifact_dir(str(gate), "evaluate") / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {"n": body.get("n"), "metrics": body.get("metrics", {}), "counts": body.get("counts", {})}
+
+
+def input_folders(project: Project, store: Store, node: Node) -> list[Path]:
+    """The artifact folders ``node`` reads, to restore from DVC before it runs."""
+    folders = []
+    for dep in node.inputs:
+        resource, step = dep.rsplit(":", 1)
+        folders.append(store.artifact_dir(resource, step))
+    if node.step == "gate":
+        folders.append(store.artifact_dir(str(node.resource), "evaluate"))
+    return folders
+
+
+def step_cpus(project: Project, node: Node) -> dict[str, float]:
+    """The Ray resources a node asks for: a Model's ``resources``; one CPU for data and eval; none for bookkeeping."""
+    spec = project.resources[node.resource].spec
+    if node.step in ("finetune", "import"):
+        options = {"num_cpus": spec.resources.num_cpus, "num_gpus": spec.resources.num_gpus}
+        if spec.resources.memory_gb:
+            options["memory"] = spec.resources.memory_gb * 1024**3
+        return options
+    return {"num_cpus": 1 if node.step in ("prepare", "evaluate") else 0, "num_gpus": 0}

@@ -1,0 +1,124 @@
+"""The Deployment node: serve the gated model on Ray Serve, roll it out, prove it answers.
+
+Runs in the apply driver (it drives Serve's controller), not in a Ray task. A canary
+rollout keeps the running version beside the new one and moves traffic through the
+spec's steps (10% -> 50% -> 100%), health-checking the app at each step; a replace
+rollout swaps at once. ``teardown`` deletes the app of a Deployment removed from specs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from runners.cluster import Cluster
+from runners.files import write_atomic
+from runners.step import NodeFailed, StepContext, StepResult
+
+
+def version_name(fingerprint: str) -> str:
+    return f"v-{fingerprint[:12]}"
+
+
+def _sample(prompt: dict[str, Any] | None) -> dict[str, Any]:
+    if not prompt:
+        return {"text": "health check"}
+    return {name: "health check" for name, v in prompt.get("variables", {}).items() if v.get("from")} or {"text": "health check"}
+
+
+def _wait_running(app: str, timeout: float) -> None:
+    from ray import serve
+
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        status = serve.status().applications.get(app)
+        if status is not None and status.status == "RUNNING":
+            return
+        if status is not None and status.status in ("DEPLOY_FAILED", "UNHEALTHY"):
+            break
+        time.sleep(0.5)
+    message = getattr(status, "message", "") if status is not None else "the application never appeared"
+    raise NodeFailed(f"Serve application {app} is not running: {(message or str(getattr(status, 'status', '')))[:500]}",
+                     "see the replica logs with `ray logs` or the Ray dashboard; check the model folder loads")
+
+
+def request(url: str, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+    """POST ``body`` as JSON to ``url``; the decoded JSON answer."""
+    data = json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def _probe(url: str, sample: dict[str, Any], expect: set[str], attempts: int = 20) -> dict[str, Any]:
+    last: Exception | None = None
+    for _ in range(attempts):
+        try:
+            answer = request(url, sample)
+            if answer.get("version") in expect:
+                return answer
+            last = ValueError(f"answered by {answer.get('version')}, expected one of {sorted(expect)}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            last = exc
+        time.sleep(0.5)
+    raise NodeFailed(f"the endpoint {url} did not answer its health check: {last}",
+                     "see the Ray dashboard for the replicas' logs")
+
+
+def deploy(ctx: StepContext, cluster: Cluster, running_version: dict[str, Any] | None, timeout: float = 300.0) -> StepResult:
+    """Serve ``ctx.spec``'s model; ``running_version`` is the lock's record of what serves now (for a canary)."""
+    from ray import serve
+
+    from runners.serving import build_app
+
+    spec = ctx.spec
+    app = ctx.resource.split("/", 1)[1]
+    model_dir = ctx.input(spec.model) / "model"
+    prompt = json.loads((ctx.input(spec.prompt) / "prompt.json").read_text()) if spec.prompt else None
+    new = version_name(ctx.fingerprint)
+    versions = {new: {"model_dir": str(ctx.input(spec.model)), "prompt": prompt}}
+    if not model_dir.exists():
+        raise NodeFailed(f"{ctx.resource}: the model folder {model_dir} is missing", "run `llmops pull`", retryable=False)
+    serve.start(http_options={"host": "127.0.0.1", "port": cluster.serve_port})
+    url = f"http://127.0.0.1:{cluster.serve_port}{spec.serve.route_prefix}"
+    sample = _sample(prompt)
+    old = (running_version or {}).get("version")
+    steps: list[int] = [100]
+    if spec.rollout.strategy == "canary" and old and old != new and _app_serves(app, old):
+        versions = {old: running_version["config"], **versions}
+        steps = spec.rollout.steps
+    history = []
+    for percent in steps:
+        weights = {new: percent / 100, **({old: 1 - percent / 100} if percent < 100 and old in versions else {})}
+        live = {name: cfg for name, cfg in versions.items() if name in weights}
+        serve.run(build_app(app, live, weights, spec), name=app, route_prefix=spec.serve.route_prefix, blocking=False)
+        _wait_running(app, timeout)
+        answer = _probe(url, sample, set(weights))
+        history.append({"percent": percent, "weights": weights, "probe": answer})
+    record = {"app": app, "url": url, "route_prefix": spec.serve.route_prefix, "version": new,
+              "config": versions[new], "replaced": old if old != new else None, "rollout": history,
+              "dashboard_url": cluster.dashboard_url, "address": cluster.address}
+    write_atomic(ctx.out / "deployment.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+    summary = f"serving {new} at {url}" + (f" (canary {' -> '.join(f'{s}%' for s in steps)} from {old})" if len(steps) > 1 else "")
+    return StepResult(metrics=dict(ctx.extra.get("gate_metrics", {})), summary=summary, details=record)
+
+
+def _app_serves(app: str, version: str) -> bool:
+    from ray import serve
+
+    status = serve.status().applications.get(app)
+    return status is not None and version in status.deployments
+
+
+def teardown(app: str) -> bool:
+    """Delete the Serve application of a removed Deployment; False when it was not running."""
+    from ray import serve
+
+    if app not in serve.status().applications:
+        return False
+    serve.delete(app)
+    return True

@@ -1,0 +1,20 @@
+"""The Prompt node: freeze the template and its variables as an artifact, so audits and serving read one file."""
+
+from __future__ import annotations
+
+import json
+
+from compiler.checks.prompts import sandbox
+from runners.files import write_atomic
+from runners.step import NodeFailed, StepContext, StepResult
+
+
+def run(ctx: StepContext) -> StepResult:
+    spec = ctx.spec
+    try:
+        sandbox().parse(spec.template)
+    except Exception as exc:  # validate catches this first; a spec edited between plan and apply may not
+        raise NodeFailed(f"{ctx.resource}: the template does not compile: {exc}", "run `llmops validate`", retryable=False) from None
+    body = spec.model_dump(mode="json", by_alias=True, exclude={"description"})
+    write_atomic(ctx.out / "prompt.json", json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    return StepResult(metrics={"variables": len(spec.variables)}, summary=f"{len(spec.variables)} variables")
