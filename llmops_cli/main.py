@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "graph": ("llmops_cli.commands.graph", "Print the DAG as text, DOT or Mermaid."),
     "schema": ("llmops_cli.commands.schema", "Write JSON Schema for editors (yaml-language-server)."),
     "fmt": ("llmops_cli.commands.fmt", "Normalize spec files, keeping comments."),
+    "audit": ("llmops_cli.commands.audit", "History, lineage at any moment, and the tamper-evident apply log."),
 }
 
 

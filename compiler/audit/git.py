@@ -194,3 +194,11 @@ def extract_tree(repo: Repo, commit: str, dest: Path) -> None:
     raw = repo.git("archive", "--format=tar", tree)
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
         tar.extractall(dest, filter="data")
+
+
+def file_versions(repo: Repo, tree_path: str, rev: str = "HEAD") -> list[tuple[str, bytes]]:
+    """Every committed version of one file as (commit, bytes), newest first; deletions left out."""
+    commits = log(repo, rev, paths=(tree_path,))
+    wanted = [(c.sha, f.new_blob) for c in commits for f in c.files if f.new_path == tree_path and f.new_blob]
+    blobs = read_blobs(repo, [blob for _, blob in wanted])
+    return [(sha, blobs[blob]) for sha, blob in wanted if blob in blobs]

@@ -33,6 +33,7 @@ class SpecCommit:
     changes: tuple[ResourceChange, ...]
     renamed: tuple[tuple[str, str], ...]     # spec files moved (project-relative), resources unchanged by it
     other_files: tuple[tuple[str, str], ...]  # (status, path) of non-spec files: data, the lock, the apply log
+    spec_files: tuple[str, ...] = ()          # spec files touched (a comment-only edit touches one, changes nothing)
 
     def to_dict(self) -> dict[str, Any]:
         c = self.commit
@@ -40,7 +41,7 @@ class SpecCommit:
                 "date": iso(c.authored), "committed": iso(c.committed), "message": c.message,
                 "changes": [ch.to_dict() for ch in self.changes],
                 "renamed": [{"from": a, "to": b} for a, b in self.renamed],
-                "files": [{"status": s, "path": p} for s, p in self.other_files]}
+                "files": [{"status": s, "path": p} for s, p in self.other_files], "spec_files": list(self.spec_files)}
 
 
 def _sides(repo: Repo, change: FileChange) -> list[tuple[str, str, str]]:
@@ -57,11 +58,13 @@ def _spec_commit(repo: Repo, commit: Commit, defined: dict[str, dict]) -> SpecCo
     versions: dict[str, Version] = {"old": {}, "new": {}}
     renamed: list[tuple[str, str]] = []
     others: list[tuple[str, str]] = []
+    touched: set[str] = set()
     for change in commit.files:
         sides = _sides(repo, change)
         for side, rel, blob in sides:
-            for ref, (valid, doc) in defined[blob].items():
-                versions[side][ref] = (rel, valid, doc)
+            touched.add(rel)
+            for ref, (_, normalized, written) in defined[blob].items():
+                versions[side][ref] = (rel, normalized, written)
         if change.status == "R" and change.old_path and change.new_path:
             old_rel, new_rel = repo.relative(change.old_path), repo.relative(change.new_path)
             if old_rel and new_rel and is_spec_path(old_rel) and is_spec_path(new_rel):
@@ -71,7 +74,8 @@ def _spec_commit(repo: Repo, commit: Commit, defined: dict[str, dict]) -> SpecCo
             rel = repo.relative(change.new_path or change.old_path or "")
             if rel is not None:
                 others.append((change.status, rel))
-    return SpecCommit(commit, tuple(diff_versions(versions["old"], versions["new"])), tuple(renamed), tuple(others))
+    return SpecCommit(commit, tuple(diff_versions(versions["old"], versions["new"])), tuple(renamed), tuple(others),
+                      tuple(sorted(touched)))
 
 
 def spec_history(repo: Repo, cache: BlobCache, rev: str = "HEAD", since: str | None = None,
@@ -91,7 +95,8 @@ def spec_history(repo: Repo, cache: BlobCache, rev: str = "HEAD", since: str | N
 
 def is_bookkeeping(entry: SpecCommit) -> bool:
     """A commit that only records applies (the lock, the apply log): no change to the specs or data."""
-    return not entry.changes and not entry.renamed and all(path in BOOKKEEPING for _, path in entry.other_files)
+    return (not entry.spec_files and bool(entry.other_files)
+            and all(path in BOOKKEEPING for _, path in entry.other_files))
 
 
 def matching(entry: SpecCommit, kind: str | None, name: str | None) -> SpecCommit | None:
@@ -99,7 +104,7 @@ def matching(entry: SpecCommit, kind: str | None, name: str | None) -> SpecCommi
     if kind is None and name is None:
         return entry
     kept = tuple(c for c in entry.changes if (kind is None or c.kind == kind) and (name is None or c.name == name))
-    return SpecCommit(entry.commit, kept, (), ()) if kept else None
+    return SpecCommit(entry.commit, kept, (), (), tuple(sorted({c.file for c in kept}))) if kept else None
 
 
 def introduced_by(history: list[SpecCommit], ref: str) -> SpecCommit | None:

@@ -44,7 +44,8 @@ class ResourceChange:
                 "fields": [f.to_dict() for f in self.fields]}
 
 
-Version = dict[str, tuple[str, bool, dict[str, Any]]]  # "Kind/name" -> (file, valid, normalized document)
+# "Kind/name" -> (file, normalized document or None when it does not validate, the document as written)
+Version = dict[str, tuple[str, dict[str, Any] | None, dict[str, Any]]]
 
 
 def leaf_changes(old: Any, new: Any, path: str) -> list[FieldChange]:
@@ -74,11 +75,13 @@ def diff_versions(old: Version, new: Version) -> list[ResourceChange]:
     for ref in sorted(old.keys() | new.keys()):
         before, after = old.get(ref), new.get(ref)
         if before is None and after is not None:
-            changes.append(ResourceChange(ref, "added", after[0], valid=after[1]))
+            changes.append(ResourceChange(ref, "added", after[0], valid=after[1] is not None))
         elif after is None and before is not None:
-            changes.append(ResourceChange(ref, "removed", before[0], valid=before[1]))
+            changes.append(ResourceChange(ref, "removed", before[0], valid=before[1] is not None))
         elif before is not None and after is not None:
-            fields = field_changes(before[2], after[2])
+            both_valid = before[1] is not None and after[1] is not None
+            # Normalized when both validate; as written otherwise, so filled-in defaults do not show as changes.
+            fields = field_changes(before[1], after[1]) if both_valid else field_changes(before[2], after[2])  # type: ignore[arg-type]
             if fields:
-                changes.append(ResourceChange(ref, "changed", after[0], fields, after[1]))
+                changes.append(ResourceChange(ref, "changed", after[0], fields, after[1] is not None))
     return changes

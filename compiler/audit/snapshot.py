@@ -22,8 +22,9 @@ from typing import Any
 
 from compiler.discover import SKIP_DIRS, SKIP_FILES, SPEC_SUFFIXES
 
-CACHE_VERSION = 1
-Defined = dict[str, tuple[bool, dict[str, Any]]]  # "Kind/name" -> (valid, {"metadata": ..., "spec": ...})
+CACHE_VERSION = 2
+# "Kind/name" -> (valid, normalized {"metadata", "spec"} or None when invalid, as written {"metadata", "spec"})
+Defined = dict[str, tuple[bool, dict[str, Any] | None, dict[str, Any]]]
 
 
 def is_spec_path(rel: str) -> bool:
@@ -49,12 +50,11 @@ def parse_blob(raw: bytes, path: str) -> Defined:
         resource, _ = to_resource(doc)
         if resource is None or str(resource.ref) in found:
             continue
-        if resource.model is not None:
-            body = resource.model.model_dump(mode="json", by_alias=True, include={"metadata", "spec"})
-            found[str(resource.ref)] = (True, body)
-        else:
-            data = doc.data if isinstance(doc.data, dict) else {}
-            found[str(resource.ref)] = (False, {"metadata": data.get("metadata"), "spec": data.get("spec")})
+        data = doc.data if isinstance(doc.data, dict) else {}
+        written = {"metadata": data.get("metadata"), "spec": data.get("spec")}
+        normalized = (resource.model.model_dump(mode="json", by_alias=True, include={"metadata", "spec"})
+                      if resource.model is not None else None)
+        found[str(resource.ref)] = (normalized is not None, normalized, written)
     return found
 
 

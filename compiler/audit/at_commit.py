@@ -1,0 +1,145 @@
+"""The project as it was at a commit: its tree extracted (no checkout) and compiled for real.
+
+Policy verdicts of past commits never change (the tree is content-addressed, waivers
+are judged as of the commit's day), so they are cached by (tree id, day, engine) in
+``.llmops/cache/audit-policy.json``: a second ``audit log`` compiles nothing again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.audit.git import Repo, extract_tree
+
+POLICY_CACHE_VERSION = 1
+UNAVAILABLE = "policy engine not available"
+
+
+@contextmanager
+def project_at(repo: Repo, commit: str) -> Iterator[Path]:
+    """A temp folder holding the project folder's files as of ``commit``; removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="llmops-audit-") as tmp:
+        folder = Path(tmp) / "project"
+        folder.mkdir()
+        extract_tree(repo, commit, folder)
+        yield folder
+
+
+@dataclass(frozen=True)
+class PolicyVerdict:
+    """Policy results at one commit: ``status`` is passed | violations | invalid | unavailable."""
+
+    status: str
+    summary: str
+    report: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "summary": self.summary, "report": self.report}
+
+
+def _policy_engine() -> Any:
+    """``compiler.policy.check_policies`` when the policy engine is installed in this version, else None."""
+    try:
+        from compiler.policy import check_policies
+    except ImportError:
+        return None
+    return check_policies
+
+
+def _judge(folder: Path, day: str) -> PolicyVerdict:
+    from compiler import compile_project
+
+    check = _policy_engine()
+    if check is None:
+        return PolicyVerdict("unavailable", UNAVAILABLE)
+    compilation = compile_project(folder, use_cache=False)
+    errors = [d for d in compilation.diagnostics if d.is_error]
+    if errors:
+        return PolicyVerdict("invalid", f"specs do not compile ({len(errors)} error{'s' if len(errors) != 1 else ''}); "
+                                        "policies not evaluated", {"errors": [d.to_dict() for d in errors[:20]]})
+    report = _call_engine(check, compilation, day)
+    body = report.to_dict()
+    failing = [f for f in body.get("findings", []) if not f.get("waived") and f.get("severity", "error") == "error"]
+    total = len(body.get("findings", []))
+    if failing:
+        return PolicyVerdict("violations", f"{len(failing)} violation{'s' if len(failing) != 1 else ''}"
+                                           f" ({total} finding{'s' if total != 1 else ''})", body)
+    return PolicyVerdict("passed", f"passed ({total} finding{'s' if total != 1 else ''}, none blocking)", body)
+
+
+def _call_engine(check: Any, compilation: Any, day: str) -> Any:
+    """Waivers are judged as of the commit's day when the engine takes one."""
+    import datetime as dt
+    import inspect
+
+    params = inspect.signature(check).parameters
+    for name in ("today", "on", "as_of"):
+        if name in params:
+            return check(compilation, **{name: dt.date.fromisoformat(day)})
+    return check(compilation)
+
+
+class PolicyCache:
+    """(tree id, day, engine) -> verdict, as JSON beside the other caches."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.path = root / ".llmops" / "cache" / "audit-policy.json" if root is not None else None
+        self.entries: dict[str, Any] = {}
+        self.dirty = False
+        if self.path is not None:
+            try:
+                stored = json.loads(self.path.read_text())
+                if stored.get("version") == POLICY_CACHE_VERSION:
+                    self.entries = stored["entries"]
+            except (OSError, ValueError, KeyError, AttributeError):
+                pass
+
+    def save(self) -> None:
+        if not self.dirty or self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"version": POLICY_CACHE_VERSION, "entries": self.entries}))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
+def _trees(repo: Repo, commits: list[str]) -> dict[str, str]:
+    """The tree id of the project folder at each commit (one ``cat-file --batch-check``)."""
+    folder = repo.prefix.rstrip("/")
+    names = [f"{c}:{folder}" if folder else f"{c}^{{tree}}" for c in commits]
+    out = repo.git("cat-file", "--batch-check", stdin=("\n".join(names) + "\n").encode()).decode().splitlines()
+    return {c: line.split()[0] for c, line in zip(commits, out) if not line.endswith("missing")}
+
+
+def policy_verdicts(repo: Repo, commits: list[tuple[str, str]], cache: PolicyCache) -> dict[str, PolicyVerdict]:
+    """Verdicts for each (commit, day), compiling only trees never judged before."""
+    if not commits:
+        return {}
+    if _policy_engine() is None:
+        return {sha: PolicyVerdict("unavailable", UNAVAILABLE) for sha, _ in commits}
+    trees = _trees(repo, [sha for sha, _ in commits])
+    verdicts: dict[str, PolicyVerdict] = {}
+    for sha, day in commits:
+        tree = trees.get(sha)
+        if tree is None:
+            verdicts[sha] = PolicyVerdict("invalid", "the project folder does not exist at this commit")
+            continue
+        key = f"{tree}:{day}"
+        hit = cache.entries.get(key)
+        if hit is None:
+            with project_at(repo, sha) as folder:
+                hit = cache.entries[key] = _judge(folder, day).to_dict()
+            cache.dirty = True
+        verdicts[sha] = PolicyVerdict(hit["status"], hit["summary"], hit.get("report"))
+    cache.save()
+    return verdicts
