@@ -37,3 +37,36 @@ def example(tmp_path: Path) -> Path:
     target = tmp_path / "specs"
     shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".llmops", "llmops.lock"))
     return target
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """One real local Ray cluster for the whole session (starting one costs seconds); stopped at the end."""
+    from runners.cluster import start_local, stop_local
+
+    home = tmp_path_factory.mktemp("ray-home")
+    cluster = start_local(home, num_cpus=2)
+    yield cluster
+    stop_local(home)
+
+
+def run_llmops(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600):
+    """``llmops ARGS`` as a user runs it: a subprocess of the installed console script."""
+    import os
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).with_name("llmops")
+    return subprocess.run([str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def git_repo(root: Path) -> Path:
+    """``root`` as a git repository with one commit of everything in it."""
+    import subprocess
+
+    root.mkdir(parents=True, exist_ok=True)
+    for args in (["init", "-q", "-b", "main"], ["config", "user.email", "ci@example.com"], ["config", "user.name", "CI"],
+                 ["add", "-A"], ["commit", "-qm", "specs", "--allow-empty"]):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+    return root

@@ -1,0 +1,127 @@
+"""apply end to end on a real local Ray cluster and real DVC: create, update, delete, no-op,
+stale plans, concurrent applies, and resume after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import git_repo, run_llmops, write_project
+
+pytestmark = pytest.mark.slow
+
+
+def prompt(name: str, value: str = "world") -> str:
+    return f"""
+    apiVersion: llmops/v1
+    kind: Prompt
+    metadata: {{name: {name}}}
+    spec:
+      template: "Hello {{{{ who }}}} from {name}"
+      variables:
+        who: {{value: {value}}}
+    """
+
+
+@pytest.fixture
+def prompts_repo(tmp_path, ray_cluster):
+    """A git repo whose specs/ holds three Prompts, initialized for apply with a local DVC remote."""
+    repo = tmp_path / "repo"
+    write_project(repo / "specs", {f"p{i}.yaml": prompt(f"p{i}") for i in range(3)})
+    git_repo(repo)
+    done = run_llmops("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo)
+    assert done.returncode == 0, done.stderr
+    return repo
+
+
+def apply(repo: Path, cluster, *args: str) -> subprocess.CompletedProcess:
+    return run_llmops("apply", *args, "--address", cluster.address, cwd=repo, env=cluster.env())
+
+
+def lock_of(repo: Path) -> dict:
+    return json.loads((repo / "specs" / "llmops.lock").read_text())["nodes"]
+
+
+def test_create_then_noop_then_update_and_delete(prompts_repo, ray_cluster, tmp_path):
+    first = apply(prompts_repo, ray_cluster, "specs", "--yes")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "3 applied" in first.stdout
+    nodes = lock_of(prompts_repo)
+    assert sorted(nodes) == ["Prompt/p0:prompt", "Prompt/p1:prompt", "Prompt/p2:prompt"]
+    out = nodes["Prompt/p1:prompt"]["outputs"]
+    (folder, md5), = out.items()
+    assert folder == "artifacts/prompt/p1/prompt" and md5.endswith(".dir")
+    assert json.loads((prompts_repo / "specs" / folder / "prompt.json").read_text())["template"].endswith("p1")
+    assert (prompts_repo / "specs" / "artifacts/prompt/p1/prompt.dvc").exists()
+    assert any((tmp_path / "remote").rglob("*")), "the artifacts were pushed to the DVC remote"
+    assert nodes["Prompt/p1:prompt"]["applied_by"] == "CI <ci@example.com>"
+    assert len(nodes["Prompt/p1:prompt"]["commit"]) == 40
+
+    again = apply(prompts_repo, ray_cluster, "specs", "--yes")
+    assert again.returncode == 0 and "No changes" in again.stdout
+    assert lock_of(prompts_repo) == nodes
+
+    write_project(prompts_repo / "specs", {"p1.yaml": prompt("p1", "there")})
+    (prompts_repo / "specs" / "p2.yaml").unlink()
+    planned = run_llmops("plan", "specs", "-o", "plan.json", cwd=prompts_repo)
+    assert planned.returncode == 0, planned.stderr
+    applied = apply(prompts_repo, ray_cluster, "plan.json", "--project", "specs")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    after = lock_of(prompts_repo)
+    assert sorted(after) == ["Prompt/p0:prompt", "Prompt/p1:prompt"]
+    assert after["Prompt/p0:prompt"] == nodes["Prompt/p0:prompt"], "an unchanged node is not redone"
+    assert after["Prompt/p1:prompt"]["fingerprint"] != nodes["Prompt/p1:prompt"]["fingerprint"]
+    assert not (prompts_repo / "specs" / "artifacts/prompt/p2").exists()
+
+
+def test_a_stale_plan_is_refused(prompts_repo, ray_cluster):
+    assert run_llmops("plan", "specs", "-o", "plan.json", cwd=prompts_repo).returncode == 0
+    write_project(prompts_repo / "specs", {"p0.yaml": prompt("p0", "moved")})
+    refused = apply(prompts_repo, ray_cluster, "plan.json", "--project", "specs")
+    assert refused.returncode == 1
+    assert "refusing a stale plan: the specs changed since the plan was made" in refused.stderr
+    assert not (prompts_repo / "specs" / "llmops.lock").exists()
+
+
+def test_a_second_concurrent_apply_is_refused_naming_the_holder(prompts_repo, ray_cluster):
+    from runners.state import state_guard
+
+    with state_guard(prompts_repo / "specs"):
+        refused = apply(prompts_repo, ray_cluster, "specs", "--yes")
+    assert refused.returncode == 1
+    assert "another apply is running: the state is locked by" in refused.stderr
+    assert f"pid {os.getpid()}" in refused.stderr
+
+
+def test_resume_after_kill_9_does_not_redo_finished_nodes(tmp_path, ray_cluster):
+    repo = tmp_path / "repo"
+    write_project(repo / "specs", {f"p{i:02}.yaml": prompt(f"p{i:02}") for i in range(40)})
+    git_repo(repo)
+    assert run_llmops("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo).returncode == 0
+    script = Path(sys.executable).with_name("llmops")
+    victim = subprocess.Popen([str(script), "apply", "specs", "--yes", "--address", ray_cluster.address], cwd=repo,
+                              env={**os.environ, **ray_cluster.env()}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lock = repo / "specs" / "llmops.lock"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and victim.poll() is None:
+        if lock.exists() and len(json.loads(lock.read_text())["nodes"]) >= 3:
+            break
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    before = json.loads(lock.read_text())["nodes"]
+    assert 3 <= len(before) < 40, f"kill landed after {len(before)} nodes; the test needs it mid-apply"
+    resumed = apply(repo, ray_cluster, "specs", "--yes")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = lock_of(repo)
+    assert len(after) == 40
+    for nid, entry in before.items():
+        assert after[nid] == entry, f"{nid} was redone"
+    assert f"{40 - len(before)} applied" in resumed.stdout
