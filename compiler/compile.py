@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +36,12 @@ def compile_project(path: Path, use_cache: bool = True) -> Compilation:
     return Compilation(project, graph, sorted(set(diagnostics)))
 
 
-def plan_project(compilation: Compilation, lock: Lock | None = None) -> tuple[Plan | None, list[Diagnostic]]:
-    """The plan for a compiled project against its lock; None when there are errors."""
+def plan_project(compilation: Compilation, lock: Lock | None = None,
+                 drift: Callable[[Lock], dict[str, str]] | None = None) -> tuple[Plan | None, list[Diagnostic]]:
+    """The plan for a compiled project against its lock; None when there are errors.
+
+    ``drift`` looks at what runs (deploy node -> what is wrong); see ``compiler.drift``.
+    """
     if not compilation.ok:
         return None, compilation.diagnostics
     problems: list[Diagnostic] = []
@@ -45,5 +50,5 @@ def plan_project(compilation: Compilation, lock: Lock | None = None) -> tuple[Pl
         if problems:
             return None, [*compilation.diagnostics, *problems]
     prints = fingerprint_graph(compilation.project, compilation.graph)
-    plan = plan_changes(compilation.graph, prints, lock, compilation.project.specs_digest)
+    plan = plan_changes(compilation.graph, prints, lock, compilation.project.specs_digest, drift(lock) if drift else None)
     return plan, compilation.diagnostics

@@ -20,7 +20,7 @@ ACTIONS = ("create", "update", "delete", "no-op")
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """Why a node changes: ``kind`` is new | spec | data | code | upstream | removed."""
+    """Why a node changes: ``kind`` is new | spec | data | code | upstream | drift | removed."""
 
     kind: str
     detail: str
@@ -124,8 +124,14 @@ def _md5(value: str | None) -> str:
     return value[:8] if value else "missing"
 
 
-def plan_changes(graph: Graph, prints: dict[str, Fingerprint], lock: Lock, specs_digest: str) -> Plan:
-    """Pure: every node as create / update / no-op, and lock entries without a node as delete."""
+def plan_changes(graph: Graph, prints: dict[str, Fingerprint], lock: Lock, specs_digest: str,
+                 drift: dict[str, str] | None = None) -> Plan:
+    """Pure: every node as create / update / no-op, and lock entries without a node as delete.
+
+    ``drift`` (deploy node -> what is wrong, from ``compiler.drift``) turns an unchanged
+    deployment that no longer serves what the lock says into an update that fixes it.
+    """
+    drift = drift or {}
     changes: list[Change] = []
     actions: dict[str, str] = {}
     for node in graph.nodes.values():
@@ -133,6 +139,8 @@ def plan_changes(graph: Graph, prints: dict[str, Fingerprint], lock: Lock, specs
         entry = lock.nodes.get(node.id)
         if entry is None:
             action, reasons = "create", (Reason("new", "not applied yet"),)
+        elif entry.fingerprint == fp.value and node.id in drift:
+            action, reasons = "update", (Reason("drift", drift[node.id]),)
         elif entry.fingerprint == fp.value:
             action, reasons = "no-op", ()
         else:

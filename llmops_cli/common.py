@@ -103,3 +103,23 @@ def short_lived_gc() -> None:
 
     gc.freeze()
     gc.set_threshold(500_000, 50, 1000)
+
+
+def drift_check(root: Path, refresh: bool = True) -> Any:
+    """For plan_project: look at what the lock's deployments serve now; notes go to stderr."""
+    def check(lock: Any) -> dict[str, str]:
+        if not refresh:
+            return {}
+        from compiler.drift import deploy_targets, detect_drift
+
+        targets = deploy_targets(lock)
+        if not targets:
+            return {}
+        from runners.serve_observe import observe
+
+        drifted, notes = detect_drift(lock, observe(root, targets))
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+        return drifted
+
+    return check

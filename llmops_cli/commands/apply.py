@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from llmops_cli.common import default_path, print_diagnostics, rebase, styler
+from llmops_cli.common import default_path, drift_check, print_diagnostics, rebase, styler
 
 
 def _fail(ctx: click.Context, message: str, hint: str | None = None, code: int = 1) -> None:
@@ -66,7 +66,7 @@ def command(ctx: click.Context, target: Path | None, project_path: Path | None, 
         ctx.exit(1)
     prints = fingerprint_graph(compilation.project, compilation.graph)
     if saved is None:
-        plan = plan_changes(compilation.graph, prints, lock, compilation.project.specs_digest)
+        plan = plan_changes(compilation.graph, prints, lock, compilation.project.specs_digest, drift_check(root)(lock))
         click.echo(render_plan_text(plan, False, styler()))
         if not plan.has_changes:
             ctx.exit(0)

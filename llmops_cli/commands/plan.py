@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from llmops_cli.common import short_lived_gc, default_path, path_argument, print_diagnostics, rebase, styler
+from llmops_cli.common import short_lived_gc, default_path, drift_check, path_argument, print_diagnostics, rebase, styler
 from runners.files import write_atomic
 
 
@@ -18,16 +18,18 @@ from runners.files import write_atomic
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 2 when something does, 1 on error.")
 @click.option("--show-unchanged", is_flag=True, help="List unchanged nodes too.")
 @click.option("--no-cache", is_flag=True, help="Parse every file afresh.")
+@click.option("--refresh/--no-refresh", default=True, show_default=True,
+              help="Check that deployments serve what the lock says (drift), through the Ray dashboard.")
 @click.pass_context
 def command(ctx: click.Context, path: Path | None, out: Path | None, fmt: str, detailed_exitcode: bool,
-            show_unchanged: bool, no_cache: bool) -> None:
+            show_unchanged: bool, no_cache: bool, refresh: bool) -> None:
     """Diff the specs under PATH against llmops.lock."""
     short_lived_gc()
     from compiler import compile_project, plan_project
     from compiler.render.plan import render_plan_json, render_plan_markdown, render_plan_text
 
     compilation = compile_project(path or default_path(), use_cache=not no_cache)
-    plan, diagnostics = plan_project(compilation)
+    plan, diagnostics = plan_project(compilation, drift=drift_check(compilation.project.root, refresh))
     root = compilation.project.root
     if plan is None:
         print_diagnostics(rebase(diagnostics, root), "text" if fmt != "json" else "json")
