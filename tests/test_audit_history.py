@@ -28,6 +28,7 @@ class History:
         self.git("init", "-q", "-b", "main")
         for key, value in (("user.name", "Ana Auditor"), ("user.email", "ana@example.com"), ("commit.gpgsign", "false")):
             self.git("config", key, value)
+        (top / ".gitignore").write_text(".llmops/\n")  # the compiler's caches and the state lock's guard
 
     def git(self, *args: str, date: str = "2026-01-01T10:00:00Z", author: str | None = None) -> str:
         env = {**os.environ, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}

@@ -68,7 +68,8 @@ def _out_of_place(lines: list[LogLine], index: int, expected: int, seen: dict[in
         return ChainProblem("reordered", f"record {seq} is at line {line.number}, after record {expected - 1}",
                             line.number, seq)
     following = lines[index + 1].record if index + 1 < len(lines) else None
-    forged = line if following is None or following.get("prev") != line.record.get("hash") else earlier
+    same = earlier.record is not None and earlier.record.get("hash") == line.record.get("hash")
+    forged = line if same or following is None or following.get("prev") != line.record.get("hash") else earlier
     return ChainProblem("inserted", f"two records claim number {seq} (lines {earlier.number} and {line.number}); "
                                     f"the chain goes on from the other one, so line {forged.number} was inserted",
                         forged.number, seq)

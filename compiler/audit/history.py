@@ -108,8 +108,10 @@ def matching(entry: SpecCommit, kind: str | None, name: str | None) -> SpecCommi
 
 
 def introduced_by(history: list[SpecCommit], ref: str) -> SpecCommit | None:
-    """The newest commit in ``history`` that added or changed ``ref``: who is answerable for its current version."""
-    for entry in history:
-        if any(c.ref == ref and c.action != "removed" for c in entry.changes):
-            return entry
-    return None
+    """The newest commit in ``history`` that added or changed ``ref``: who wrote its current version.
+
+    A merge only carries a branch's change into the line, so the branch commit that made
+    the change is named; a merge is named only when no other commit changed ``ref``.
+    """
+    touching = [e for e in history if any(c.ref == ref and c.action != "removed" for c in e.changes)]
+    return next((e for e in touching if not e.commit.is_merge), touching[0] if touching else None)
