@@ -13,7 +13,7 @@ _MARKS = {"applied": ("✓", "green"), "deleted": ("-", "red"), "already-applied
 
 class Progress:
     def __init__(self, plan: dict[str, Any], console: Console | None = None) -> None:
-        self.console = console or Console(stderr=False, highlight=False)
+        self.console = console or Console(stderr=False, highlight=False, soft_wrap=True)
         self.total = sum(1 for c in plan["changes"] if c["action"] != "no-op")
         self.running: dict[str, float] = {}
         self.finished = 0
