@@ -9,18 +9,11 @@ import subprocess
 import pytest
 
 from compiler.audit.applylog import APPLY_LOG_NAME
-from llmops_cli.main import main
 from tests.conftest import run_llmops
+from tests.test_cli import run
 from tests.projects import BASE
 from tests.test_audit_history import History
 from tests.test_audit_lineage import applied  # noqa: F401  (fixture)
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
 
 
 def test_verify_passes_then_fails_with_the_place_and_exit_1(capsys, applied):
@@ -62,7 +55,7 @@ def test_log_text_and_json(capsys, applied):
 def test_lineage_command(capsys, applied):
     h, shas = applied
     code, out, _ = run(capsys, "audit", "lineage", "Deployment/prod", str(h.specs), "--at", "2026-01-05")
-    assert code == 0 and "output model: md5-model-v1" in out and "finetune:" in out
+    assert code == 0 and "output model: md5-model-v1" in out and "finetune.training.seed: 42" in out
     assert f"introduced by {shas['add'][:12]}" in out and "waiver Waiver/tickets-later" in out
     code, out, _ = run(capsys, "audit", "lineage", "prod", str(h.specs), "--format", "json")
     assert code == 0 and json.loads(out)["commit"] == shas["merge"]

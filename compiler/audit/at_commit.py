@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ UNAVAILABLE = "policy engine not available"
 @contextmanager
 def project_at(repo: Repo, commit: str) -> Iterator[Path]:
     """A temp folder holding the project folder's files as of ``commit``; removed afterwards."""
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="llmops-audit-") as tmp:
         folder = Path(tmp) / "project"
         folder.mkdir()

@@ -8,9 +8,7 @@ dependency and its ``log --raw`` hands over the blob ids of every change in one 
 
 from __future__ import annotations
 
-import io
 import subprocess
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,9 +157,12 @@ def log(repo: Repo, rev: str = "HEAD", since: str | None = None, until: str | No
     scope = paths if paths is not None else ((repo.prefix.rstrip("/"),) if repo.prefix else ())
     if scope:
         args += ["--", *scope]
-    if not head_exists(repo, rev):
-        return []
-    return parse_log(repo.git(*args))
+    try:
+        return parse_log(repo.git(*args))
+    except GitError:
+        if not head_exists(repo, rev):  # an empty repository, or a branch with no commit yet: no history
+            return []
+        raise
 
 
 def head_exists(repo: Repo, rev: str = "HEAD") -> bool:
@@ -190,6 +191,9 @@ def read_blobs(repo: Repo, shas: list[str]) -> dict[str, bytes]:
 
 def extract_tree(repo: Repo, commit: str, dest: Path) -> None:
     """Write the project folder as it was at ``commit`` into ``dest`` (``git archive``, no checkout)."""
+    import io
+    import tarfile
+
     tree = f"{commit}:{repo.prefix.rstrip('/')}" if repo.prefix else commit
     raw = repo.git("archive", "--format=tar", tree)
     with tarfile.open(fileobj=io.BytesIO(raw)) as tar:

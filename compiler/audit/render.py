@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from compiler.audit.chain import ChainReport
-from compiler.audit.lineage import Lineage
-from compiler.audit.log import LogEntry, apply_summary
+from compiler.audit.log import apply_summary
+
+if TYPE_CHECKING:  # the types only: ``audit log`` need not import lineage's readers
+    from compiler.audit.chain import ChainReport
+    from compiler.audit.lineage import Lineage
+    from compiler.audit.log import LogEntry
 
 Style = Callable[[str, str], str]
 SYMBOLS = {"added": ("+", "create"), "removed": ("-", "delete"), "changed": ("~", "update")}
@@ -21,6 +24,15 @@ def _plain(text: str, _: str) -> str:
 def short(value: Any, limit: int = 70) -> str:
     text = json.dumps(value, sort_keys=True, ensure_ascii=False) if not isinstance(value, str) else value
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def leaves(value: Any, path: str) -> list[tuple[str, Any]]:
+    """Set values as (dotted path, value), leaving out what is unset (null): the settings an auditor reads."""
+    if isinstance(value, dict):
+        return [leaf for key in sorted(value) for leaf in leaves(value[key], f"{path}.{key}")]
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return [leaf for i, v in enumerate(value) for leaf in leaves(v, f"{path}[{i}]")]
+    return [] if value is None else [(path, value)]
 
 
 def render_verify(report: ChainReport, log_name: str, style: Style = _plain) -> str:
@@ -83,7 +95,7 @@ def render_lineage(lin: Lineage, style: Style = _plain) -> str:
         for source, md5 in sorted(item.data.items()):
             out.append(f"      data {source}: {md5}")
         for key, value in item.settings.items():
-            out.append(f"      {key}: {short(value, 100)}")
+            out.extend(f"      {path}: {short(leaf, 100)}" for path, leaf in leaves(value, key))
         for key, value in sorted(item.metrics.items()):
             out.append(f"      metric {key}: {short(value)}")
         if item.applied:

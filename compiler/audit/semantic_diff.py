@@ -54,14 +54,16 @@ def leaf_changes(old: Any, new: Any, path: str) -> list[FieldChange]:
     Unlike the plan's diff, which only needs to name a cause, an audit shows every item a
     list gained or lost (``spec.transforms[3]: null -> {...}``).
     """
+    if old == new and type(old) is type(new):  # the common case, compared in C: most of a document is unchanged
+        return []
     if isinstance(old, dict) and isinstance(new, dict):
-        return [change for key in sorted(old.keys() | new.keys())
+        return [change for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)
                 for change in leaf_changes(old.get(key), new.get(key), f"{path}.{key}")]
     if isinstance(old, list) and isinstance(new, list):
         padded = max(len(old), len(new))
         return [change for i in range(padded)
                 for change in leaf_changes(old[i] if i < len(old) else None, new[i] if i < len(new) else None, f"{path}[{i}]")]
-    return [] if old == new and type(old) is type(new) else [FieldChange(path, old, new)]
+    return [FieldChange(path, old, new)]
 
 
 def field_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange, ...]:

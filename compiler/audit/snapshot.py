@@ -17,6 +17,7 @@ import marshal
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ CACHE_VERSION = 2
 Defined = dict[str, tuple[bool, dict[str, Any] | None, dict[str, Any]]]
 
 
+@lru_cache(maxsize=65536)
 def is_spec_path(rel: str) -> bool:
     """Whether ``find_spec_files`` would load this project-relative path (same rules, on a tree path)."""
     parts = rel.split("/")
