@@ -1,0 +1,171 @@
+"""Read a Dataset's source (jsonl, csv, parquet, text; one file or a folder) into a Table.
+
+Every row is checked against the declared columns as it is read, and a bad row is reported
+at its file and line: the user fixes data in an editor, so that is the address they need.
+Columns the source has but the spec does not declare are dropped (the spec is the schema).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from compiler.paths import resolve_inside
+from runners.data.column_types import ColumnTypeError, check_value, parse_text_value
+from runners.data.table import Row, Table
+from runners.step import NodeFailed
+
+EXTENSIONS = {
+    "jsonl": (".jsonl", ".ndjson"),
+    "csv": (".csv",),
+    "parquet": (".parquet", ".pq"),
+    "text": (".txt",),
+}
+
+
+def source_files(root: Path, written: str, fmt: str) -> list[Path]:
+    """The files a source path names: the file itself, or a folder's files of the format, sorted by path."""
+    target = resolve_inside(root.resolve(), written)
+    if target is None:
+        raise NodeFailed(f"source path {written!r} is outside the project", "use a path relative to the project root")
+    if target.is_file():
+        return [target]
+    if target.is_dir():
+        files = sorted(p for p in target.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS[fmt]
+                       and not any(part.startswith(".") for part in p.relative_to(target).parts))
+        if not files:
+            raise NodeFailed(f"source folder {written!r} holds no {fmt} files ({', '.join(EXTENSIONS[fmt])})",
+                             "add data files, or set format: to what the folder holds")
+        return files
+    hint = ("it is DVC-tracked: run `llmops pull` (or `dvc pull`)" if Path(str(target) + ".dvc").exists()
+            else "add the file, or fix source.path (relative to the project root)")
+    raise NodeFailed(f"source path {written!r} does not exist", hint)
+
+
+def display_path(path: Path, root: Path) -> str:
+    """How a file is named in messages: relative to the project root when inside it."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def read_table(files: list[Path], fmt: str, columns: dict[str, str], root: Path) -> Table:
+    """All rows of ``files`` in order (files in the given order, rows in file order), typed and located."""
+    if fmt == "text" and set(columns) != {"text"}:
+        raise NodeFailed(f"a text source has one column, text; the spec declares {', '.join(columns)}",
+                         "set columns: {text: string}, or use format: jsonl or csv for several columns")
+    rows: list[Row] = []
+    origins: list[str] = []
+    for path in files:
+        name = display_path(path, root)
+        for where, raw in _RAW_READERS[fmt](path, name, columns):
+            rows.append(_conform(raw, columns, name, where, parse=fmt == "csv"))
+            origins.append(f"{name}:{where}")
+    return Table(dict(columns), rows, origins)
+
+
+def _conform(raw: dict[str, Any], columns: dict[str, str], name: str, where: int, parse: bool) -> Row:
+    row: Row = {}
+    for column, kind in columns.items():
+        if column not in raw:
+            have = ", ".join(map(str, raw)) or "none"
+            raise NodeFailed(f"{name}:{where}: the row has no column '{column}' (it has: {have})",
+                             "add the value to the row, or remove the column from the spec's columns")
+        try:
+            row[column] = parse_text_value(raw[column], kind) if parse else check_value(raw[column], kind)
+        except ColumnTypeError as exc:
+            raise NodeFailed(f"{name}:{where}: column '{column}' {exc}",
+                             f"fix the row, or declare the column's real type in the spec (columns: {{{column}: ...}})",
+                             retryable=False) from None
+    return row
+
+
+def _lines(path: Path, name: str) -> Iterator[tuple[int, str]]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise NodeFailed(f"{name}:{line}: not UTF-8 ({exc.reason} at byte {exc.start})",
+                         "re-encode the file as UTF-8", retryable=False) from None
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines: JSON strings may hold U+2028
+        line = line.removesuffix("\r")
+        if line.strip():
+            yield number, line
+
+
+def _read_jsonl(path: Path, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in _lines(path, name):
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise NodeFailed(f"{name}:{number}: not valid JSON: {exc}", "each line must be one JSON object",
+                             retryable=False) from None
+        if not isinstance(value, dict):
+            raise NodeFailed(f"{name}:{number}: expected a JSON object, found {type(value).__name__}",
+                             "each line must be one JSON object", retryable=False)
+        yield number, value
+
+
+def _read_text(path: Path, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in _lines(path, name):
+        yield number, {"text": line}
+
+
+def _read_csv(path: Path, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NodeFailed(f"{name}: not UTF-8 ({exc.reason} at byte {exc.start})", "re-encode the file as UTF-8",
+                         retryable=False) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise NodeFailed(f"{name}:1: the header has no column {', '.join(map(repr, missing))} "
+                             f"(it has: {', '.join(header)})", "add the column, or fix the spec's columns",
+                             retryable=False)
+        start = reader.line_num
+        for record in reader:
+            if record and any(cell.strip() for cell in record):
+                if len(record) != len(header):
+                    raise NodeFailed(f"{name}:{start + 1}: {len(record)} fields, the header has {len(header)}",
+                                     "quote fields that contain commas", retryable=False)
+                yield start + 1, dict(zip(header, record))
+            start = reader.line_num
+    except csv.Error as exc:
+        raise NodeFailed(f"{name}:{reader.line_num}: not valid CSV: {exc}", "check the quoting on that line",
+                         retryable=False) from None
+
+
+def _read_parquet(path: Path, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise NodeFailed("reading parquet needs pyarrow, which is not installed",
+                         "pip install pyarrow, or convert the data to jsonl", retryable=False) from None
+    try:
+        parquet = pq.ParquetFile(path)
+        names = parquet.schema_arrow.names
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise NodeFailed(f"{name}: the parquet schema has no column {', '.join(map(repr, missing))} "
+                             f"(it has: {', '.join(names)})", "fix the spec's columns", retryable=False)
+        number = 0
+        for batch in parquet.iter_batches(columns=list(columns)):
+            for row in batch.to_pylist():
+                number += 1
+                yield number, row
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise NodeFailed(f"{name}: not a readable parquet file: {exc}", "re-export the file", retryable=False) from None
+
+
+_RAW_READERS = {"jsonl": _read_jsonl, "csv": _read_csv, "parquet": _read_parquet, "text": _read_text}

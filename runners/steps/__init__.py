@@ -1,0 +1,1 @@
+"""One module per step (prepare, finetune, evaluate, ...), each exposing ``run(ctx) -> StepResult``."""
