@@ -100,3 +100,17 @@ def test_plan_json_is_byte_identical_on_two_clones(tmp_path):
         plans.append(done.stdout.encode())
     assert plans[0] == plans[1] and b"tmp" not in plans[0]
     assert json.loads(plans[0])["summary"]["create"] > 0
+
+
+def test_verify_outside_git_checks_the_chain_alone(capsys, tmp_path):
+    from runners.apply_log import append_record
+    from tests.test_audit_chain import record
+
+    for i in (1, 2):
+        append_record(tmp_path, record(i))
+    code, out, _ = run(capsys, "audit", "verify", str(tmp_path))
+    assert code == 0 and "2 records, chain intact" in out and "0 committed versions" in out
+    log = tmp_path / APPLY_LOG_NAME
+    log.write_bytes(log.read_bytes().splitlines(keepends=True)[1])
+    code, out, _ = run(capsys, "audit", "verify", str(tmp_path))
+    assert code == 1 and "TAMPERED (deleted)" in out

@@ -1,7 +1,8 @@
 """The project as it was at a commit: its tree extracted (no checkout) and compiled for real.
 
 Policy verdicts of past commits never change (the tree is content-addressed, waivers
-are judged as of the commit's day), so they are cached by (tree id, day, engine) in
+are judged as of the commit's day), so they are cached by (tree id, day), keyed by the
+policy engine's and the language's source, in
 ``.llmops/cache/audit-policy.json``: a second ``audit log`` compiles nothing again.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.audit.git import Repo, extract_tree
+from compiler.audit.snapshot import source_signature
 
 POLICY_CACHE_VERSION = 1
 UNAVAILABLE = "policy engine not available"
@@ -94,10 +96,11 @@ class PolicyCache:
         self.path = root / ".llmops" / "cache" / "audit-policy.json" if root is not None else None
         self.entries: dict[str, Any] = {}
         self.dirty = False
+        self.signature = f"{POLICY_CACHE_VERSION}|{source_signature('compiler.policy')}|{source_signature('llmops_spec')}"
         if self.path is not None:
             try:
                 stored = json.loads(self.path.read_text())
-                if stored.get("version") == POLICY_CACHE_VERSION:
+                if stored.get("signature") == self.signature:
                     self.entries = stored["entries"]
             except (OSError, ValueError, KeyError, AttributeError):
                 pass
@@ -108,7 +111,7 @@ class PolicyCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"version": POLICY_CACHE_VERSION, "entries": self.entries}))
+            tmp.write_text(json.dumps({"signature": self.signature, "entries": self.entries}))
             os.replace(tmp, self.path)
         except OSError:
             pass

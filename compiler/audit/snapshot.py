@@ -60,18 +60,23 @@ def parse_blob(raw: bytes, path: str) -> Defined:
     return found
 
 
-def _language_signature() -> str:
-    """Sizes and times of the language's modules, found without importing them (pydantic is slow to import)."""
+def source_signature(package: str) -> str:
+    """Sizes and times of a package's modules, found without importing them (pydantic is slow to import).
+
+    What a cache derived by that code must be keyed by: a new default in the language, or
+    a new rule in the policy engine, makes every earlier answer stale.
+    """
     import importlib.util
 
-    spec = importlib.util.find_spec("llmops_spec")
-    folder = Path(spec.origin).parent if spec is not None and spec.origin else Path(".")
-    parts = [CACHE_VERSION]
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.name.endswith(".py"):
-            st = entry.stat()
-            parts.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
-    return "|".join(map(str, parts))
+    spec = importlib.util.find_spec(package)
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    parts = [f"{package}/{CACHE_VERSION}"]
+    for folder in folders:
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if entry.name.endswith(".py"):
+                st = entry.stat()
+                parts.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
 
 
 @dataclass
@@ -85,7 +90,7 @@ class BlobCache:
 
     @classmethod
     def load(cls, root: Path | None) -> BlobCache:
-        signature = _language_signature()
+        signature = source_signature("llmops_spec")
         path = root / ".llmops" / "cache" / "audit-blobs.marshal" if root is not None else None
         entries: dict[str, Defined] = {}
         if path is not None:

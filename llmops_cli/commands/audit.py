@@ -53,7 +53,14 @@ def verify(ctx: click.Context, path: Path | None, fmt: str) -> None:
     from compiler.audit.render import render_verify
     from compiler.audit.verify import verify_apply_log
 
-    root, repo = _open(path)
+    from compiler.audit.git import GitError, open_repo
+    from compiler.discover import project_root
+
+    root = project_root(path or default_path())
+    try:
+        repo = open_repo(root)
+    except GitError:  # outside git the chain is still checked; only the committed versions are missing
+        repo = None
     report = verify_apply_log(root, repo)
     if fmt == "json":
         _echo_json(report.to_dict())
