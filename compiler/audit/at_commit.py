@@ -69,12 +69,16 @@ def _judge(folder: Path, day: str) -> PolicyVerdict:
                                         "policies not evaluated", {"errors": [d.to_dict() for d in errors[:20]]})
     report = _call_engine(check, compilation, day)
     body = report.to_dict()
-    failing = [f for f in body.get("findings", []) if not f.get("waived") and f.get("severity", "error") == "error"]
-    total = len(body.get("findings", []))
-    if failing:
-        return PolicyVerdict("violations", f"{len(failing)} violation{'s' if len(failing) != 1 else ''}"
-                                           f" ({total} finding{'s' if total != 1 else ''})", body)
-    return PolicyVerdict("passed", f"passed ({total} finding{'s' if total != 1 else ''}, none blocking)", body)
+    findings = body.get("findings", [])
+    errors = getattr(report, "errors", None)
+    if errors is None:  # no count from the engine: blocking findings are unwaived errors
+        blocking = sum(1 for f in findings if not (f.get("waived") or f.get("waiver")) and f.get("severity", "error") == "error")
+    else:
+        blocking = errors if isinstance(errors, int) else len(errors)
+    total = f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
+    if blocking:
+        return PolicyVerdict("violations", f"{blocking} violation{'s' if blocking != 1 else ''} ({total})", body)
+    return PolicyVerdict("passed", f"passed ({total}, none blocking)", body)
 
 
 def _call_engine(check: Any, compilation: Any, day: str) -> Any:
