@@ -39,7 +39,7 @@ def test_the_example_dataset_prepares_fast_and_reproducibly(example, tmp_path):
     started = time.perf_counter()
     result = run(context(example, "support-tickets", tmp_path / "a"))
     elapsed = time.perf_counter() - started
-    assert isinstance(result, StepResult) and elapsed < 1.0
+    assert isinstance(result, StepResult) and elapsed < 2.0                # ~0.1 s unloaded; slack for a busy machine
     out = tmp_path / "a"
     assert sorted(p.name for p in out.iterdir()) == ["all.jsonl", "eval.jsonl", "report.json", "train.jsonl"]
 
@@ -62,7 +62,7 @@ def test_the_example_dataset_prepares_fast_and_reproducibly(example, tmp_path):
     assert "MinHash" in report["transforms"][2]["algorithm"]
     outputs = report["splits"]["outputs"]
     assert outputs["eval"]["rows"] == len(evaluation) and sum(outputs["eval"]["distribution"].values()) == len(evaluation)
-    assert report["columns"]["label"]["values"] == {k: v for k, v in report["columns"]["label"]["values"].items()}
+    assert sum(report["columns"]["label"]["values"].values()) == len(rows) and report["columns"]["text"]["distinct"] == len(rows)
 
     assert result.metrics["rows_in"] == 600 and result.metrics["rows_out"] == len(rows)
     assert result.metrics["rows_train"] == len(train) and result.metrics["rows_eval"] == len(evaluation)
@@ -158,4 +158,4 @@ def test_a_hundred_thousand_rows_prepare_in_seconds(project, tmp_path):
     elapsed = time.perf_counter() - started
     print(f"100k rows: {elapsed:.2f}s, {result.summary}")
     assert result.metrics["rows_in"] == 100_000 and result.metrics["pii_email"] == 100_000
-    assert elapsed < 20                                                    # seconds, on a loaded 2-core machine
+    assert elapsed < 30                                   # ~4 s unloaded; slack for a busy shared 2-core machine

@@ -6,7 +6,7 @@ The algorithm (Broder's MinHash with the banding of Leskovec, Rajaraman & Ullman
    overlapping ``shingle_size``-character shingles, each hashed to 64 bits (a polynomial
    rolling hash finished with splitmix64). Texts shorter than a shingle are padded.
 2. A row's signature is, for each of ``num_perm`` hash functions ``x -> a*x mod 2**64``
-   (``a`` odd, from a fixed seed so runs agree), the minimum over its shingles. Two rows
+   (``a`` odd, fixed, so runs agree), the minimum over its shingles. Two rows
    agree on one position with probability equal to the Jaccard similarity of their
    shingle sets, so the fraction of equal positions estimates it.
 3. The signature is cut into ``b`` bands of ``r`` rows, with ``b, r`` chosen to minimise the
@@ -21,6 +21,7 @@ Everything is vectorized with numpy; the loop in step 4 does dictionary lookups 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -28,7 +29,6 @@ import numpy as np
 
 from runners.data.table import Table, TransformReport
 
-_SEED = 0x5EED_11_0_05
 _BASE = np.uint64(0x100000001B3)      # the rolling hash's multiplier (FNV's prime)
 _PAD = "\x00"
 _CHUNK_ELEMENTS = 1 << 19             # hash products computed at once (4 MiB: about an L2 cache)
@@ -43,6 +43,12 @@ class MinHashLSH:
     shingle_size: int
     bands: int
     rows_per_band: int
+
+
+def odd_constants(purpose: str, count: int) -> np.ndarray:
+    """Fixed odd 64-bit multipliers, from BLAKE2b rather than a numpy RNG whose streams may change between versions."""
+    return np.array([int.from_bytes(hashlib.blake2b(f"llmops-{purpose}:{i}".encode(), digest_size=8).digest(), "little") | 1
+                     for i in range(count)], dtype=np.uint64)
 
 
 def normalize(text: str) -> str:
@@ -81,7 +87,7 @@ def signatures(texts: list[str], num_perm: int, k: int) -> np.ndarray:
     """The (rows, num_perm) MinHash signatures of ``texts``."""
     if not texts:
         return np.zeros((0, num_perm), dtype=np.uint64)
-    multipliers = np.random.default_rng(_SEED).integers(0, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    multipliers = odd_constants("minhash", num_perm)
     shingles, run_starts = shingle_hashes([normalize(t) for t in texts], k)
     run_ends = np.append(run_starts[1:], len(shingles))
     out = np.empty((len(texts), num_perm), dtype=np.uint64)
@@ -98,6 +104,11 @@ def signatures(texts: list[str], num_perm: int, k: int) -> np.ndarray:
     return out
 
 
+def _area(y: np.ndarray, x: np.ndarray) -> float:
+    """The trapezoid rule (np.trapezoid is numpy 2 only)."""
+    return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2)
+
+
 @lru_cache(maxsize=64)
 def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     """(bands, rows per band) minimising false positives + false negatives around ``threshold``."""
@@ -107,7 +118,7 @@ def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     for b in range(1, num_perm + 1):
         for r in range(1, num_perm // b + 1):
             p = 1.0 - (1.0 - grid**r) ** b               # probability of becoming a candidate
-            error = np.trapezoid(p[below], grid[below]) + np.trapezoid(1.0 - p[above], grid[above])
+            error = _area(p[below], grid[below]) + _area(1.0 - p[above], grid[above])
             if best is None or error < best[0] - 1e-12:
                 best = (float(error), b, r)
     assert best is not None
@@ -116,7 +127,7 @@ def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
 
 def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One 64-bit key per (row, band): a mixed weighted sum of the band's values."""
-    weights = np.random.default_rng(_SEED + 1).integers(0, 2**63, size=rows, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    weights = odd_constants("band", rows)
     keys = np.empty((len(sig), bands), dtype=np.uint64)
     for band in range(bands):
         block = sig[:, band * rows:(band + 1) * rows] * weights

@@ -84,7 +84,7 @@ def _phone(match: re.Match, text: str) -> bool:
         return True
     groups = re.split(r"[ .-]", span)
     if len(groups) > 1:
-        # Separated groups: a phone's groups are 2-5 digits; a single lead digit (a country or trunk code) is fine.
+        # Separated groups: a phone's are 2-6 digits after a lead group that may be one digit (a country or trunk code).
         return all(2 <= len(g) <= 6 for g in groups[1:]) and len(groups[-1]) >= 3 and len(set(span) & set(" .-")) == 1
     return bool(_PHONE_CONTEXT.search(text[max(0, match.start() - 40): match.start()]))
 
