@@ -149,4 +149,9 @@ def init_project(root: Path, remote: str | None = None) -> list[str]:
     finally:
         repo.close()
     (root / ARTIFACTS).mkdir(exist_ok=True)
+    ignore = root / ".gitignore"
+    lines = ignore.read_text().splitlines() if ignore.exists() else []
+    if "/.llmops/" not in lines:  # caches, the state lock's holder, the local cluster's token: never in git
+        ignore.write_text("".join(f"{line}\n" for line in [*lines, "/.llmops/"]))
+        done.append("ignored .llmops/ in .gitignore")
     return done

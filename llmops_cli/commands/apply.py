@@ -59,7 +59,7 @@ def command(ctx: click.Context, target: Path | None, project_path: Path | None, 
     if not compilation.ok:
         print_diagnostics(rebase(compilation.diagnostics, root), "text")
         ctx.exit(1)
-    _check_policies(ctx, compilation)
+    policy = _check_policies(ctx, compilation)
     lock, problems = read_lock(root)
     if problems:
         print_diagnostics(rebase(problems, root), "text")
@@ -80,24 +80,25 @@ def command(ctx: click.Context, target: Path | None, project_path: Path | None, 
     if not any(c["action"] != "no-op" and c["node"] not in freshness.done for c in saved["changes"]):
         click.echo("No changes. Nothing to apply.")
         ctx.exit(0)
-    ctx.exit(_apply(ctx, compilation, saved, prints, freshness, address, num_cpus))
+    ctx.exit(_apply(ctx, compilation, saved, prints, freshness, address, num_cpus, policy))
 
 
-def _check_policies(ctx: click.Context, compilation: Any) -> None:
-    """Refuse while an error-severity policy finding stands (when the policy engine is installed)."""
-    try:
-        from compiler.policy import check_policies
-    except ImportError:
-        return
+def _check_policies(ctx: click.Context, compilation: Any) -> dict[str, Any]:
+    """Refuse while an error-severity policy finding stands; what the apply log keeps of the verdicts."""
+    from compiler.policy import check_policies
+
     report = check_policies(compilation)
     if report.errors:
         print_diagnostics(rebase([f.diagnostic for f in report.errors], compilation.project.root), "text")
         _fail(ctx, f"{len(report.errors)} policy error(s) stand; nothing was applied",
               "fix the specs, or waive a finding with a Waiver that names its owner and expiry", code=4)
+    body = report.to_dict()
+    waivers = sorted({f.waived_by for f in report.findings if f.waived_by})
+    return {"summary": {k: v for k, v in body.items() if not isinstance(v, list)}, "waivers": waivers}
 
 
 def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: dict[str, Any], freshness: Any,
-           address: str | None, num_cpus: int | None) -> int:
+           address: str | None, num_cpus: int | None, policy: dict[str, Any]) -> int:
     from runners.apply import Applier
     from runners.cluster import connect, existing, start_local
     from runners.dvc_store import Store
@@ -121,7 +122,7 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
             applier = Applier(compilation, saved, prints, store, cluster, freshness.done, progress.event)
             with progress:
                 report = applier.run()
-            _log(root, saved, applier, report)
+            _log(root, saved, applier, report, policy)
     except StateLocked as exc:
         _fail(ctx, f"another apply is running: {exc}", "wait for it to finish; applies never overlap")
     except NodeFailed as exc:
@@ -132,13 +133,11 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
     return report.exit_code
 
 
-def _log(root: Path, saved: dict[str, Any], applier: Any, report: Any) -> None:
+def _log(root: Path, saved: dict[str, Any], applier: Any, report: Any, policy: dict[str, Any]) -> None:
     """Append this apply to the tamper-evident apply log (when the audit module is installed)."""
-    try:
-        from runners.apply_log import append_record
-    except ImportError:
-        return
     import hashlib
+
+    from runners.apply_log import ApplyLogBroken, append_record
 
     plan_hash = hashlib.sha256(json.dumps(saved, sort_keys=True).encode()).hexdigest()
     nodes = {}
@@ -148,10 +147,21 @@ def _log(root: Path, saved: dict[str, Any], applier: Any, report: Any) -> None:
                             "action": next((c["action"] for c in saved["changes"] if c["node"] == item.node), None),
                             "outputs": {k: v for k, v in (entry.outputs if entry else {}).items() if isinstance(v, str)},
                             "metrics": entry.metrics if entry else {}}
-    gates = {n.node.rsplit(":", 1)[0]: {"passed": n.status == "applied", "verdict": n.summary or n.error}
-             for n in report.nodes if n.step == "gate"}
-    append_record(root, {"who": applier.who, "when": _now(), "commit": applier.commit, "plan_hash": plan_hash,
-                         "nodes": nodes, "gates": gates, "policy": {}, "waivers": [], "result": report.result})
+    gates = {}
+    for item in report.nodes:
+        if item.step == "gate":
+            entry = applier.lock.nodes.get(item.node)
+            passed = bool(entry and entry.metrics.get("passed")) and item.status in ("applied", "already-applied")
+            gates[item.node.rsplit(":", 1)[0]] = {"passed": passed, "verdict": item.summary or item.error}
+    record = {"who": applier.who, "when": _now(), "commit": applier.commit, "plan_hash": plan_hash, "nodes": nodes,
+              "gates": gates, "policy": policy.get("summary", {}), "waivers": policy.get("waivers", []),
+              "result": report.result}
+    try:
+        append_record(root, record)
+    except ApplyLogBroken as exc:
+        click.echo(f"warning: this apply was not logged: {exc}", err=True)
+        if getattr(exc, "hint", None):
+            click.echo(f"  hint: {exc.hint}", err=True)
 
 
 def _now() -> str:
