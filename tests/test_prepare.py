@@ -146,7 +146,7 @@ def test_a_bad_row_fails_the_node_at_its_line(project, tmp_path):
 
 def test_a_hundred_thousand_rows_prepare_in_seconds(project, tmp_path):
     rng = random.Random(0)
-    words = "payment card app crash login export sync offline billing refund plan price support dark mode".split()
+    words = ["payment", "card", "app", "crash", "login", "export", "sync", "offline", "billing", "refund", "plan", "support"]
     texts = [" ".join(rng.choice(words) for _ in range(rng.randint(6, 14))) for _ in range(100_000)]
     data = "".join(json.dumps({"text": t + f" mail u{i}@example.com", "label": "abc"[i % 3]}) + "\n" for i, t in enumerate(texts))
     root = project({"data/d.jsonl": data, "d.yaml": dataset(

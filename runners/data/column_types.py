@@ -25,30 +25,32 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {shown[:40] + '...' if len(shown) > 40 else shown}"
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_ACCEPTS = {
+    "string": lambda v: isinstance(v, str),
+    "int": _is_int,
+    "float": lambda v: _is_int(v) or isinstance(v, float),
+    "bool": lambda v: isinstance(v, bool),
+    "list": lambda v: isinstance(v, list),
+}
+
+
 def check_value(value: Any, kind: str) -> Any:
     """``value`` as the declared ``kind`` (string, int, float, bool, list, json); raises ColumnTypeError."""
     if kind == "json":
         return value
     if value is None:
         raise ColumnTypeError(f"is null, expected {kind}")
-    if kind == "string":
-        if isinstance(value, str):
-            return value
-    elif kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif kind == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise ColumnTypeError(f"is {value}, expected a finite float")
-            return float(value)
-    elif kind == "bool":
-        if isinstance(value, bool):
-            return value
-    elif kind == "list":
-        if isinstance(value, list):
-            return value
-    raise ColumnTypeError(f"is {_describe(value)}, expected {kind}")
+    if not _ACCEPTS[kind](value):
+        raise ColumnTypeError(f"is {_describe(value)}, expected {kind}")
+    if kind == "float":
+        if not math.isfinite(value):
+            raise ColumnTypeError(f"is {value}, expected a finite float")
+        return float(value)
+    return value
 
 
 def parse_text_value(text: str, kind: str) -> Any:

@@ -6,6 +6,10 @@ from compiler.cel import engine
 from runners.data.table import Table, TransformReport
 from runners.step import NodeFailed
 
+# What the CEL extension raises on a row: an undefined variable or a failing function (RuntimeError),
+# no such overload (TypeError), 1/0 or overflow (ArithmeticError), an index or key not there (LookupError).
+_CEL_ERRORS = (RuntimeError, TypeError, ValueError, ArithmeticError, LookupError)
+
 
 def cel_filter(table: Table, expr: str) -> tuple[Table, TransformReport]:
     """Keep the rows for which ``expr``, with the row's columns as variables, is true.
@@ -24,7 +28,7 @@ def cel_filter(table: Table, expr: str) -> tuple[Table, TransformReport]:
     for i, row in enumerate(table.rows):
         try:
             verdict = execute(row)
-        except Exception as exc:  # the CEL extension raises RuntimeError, TypeError, ValueError...
+        except _CEL_ERRORS as exc:
             raise NodeFailed(f"{table.origins[i]}: filter {expr!r} failed on this row: {exc}",
                              f"the row's variables are its columns: {', '.join(table.columns)}", retryable=False) from None
         if not isinstance(verdict, bool):
