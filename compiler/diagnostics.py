@@ -58,6 +58,18 @@ CODES: dict[str, str] = {
     # plan and lock (E3xx)
     "E300": "lock file unreadable",
     "E301": "lock file from a newer llmops",
+    # policies (P): built-in rules P0xx, user Policies P100, rules that cannot run P10x, waivers P2xx
+    "P001": "production deployment without a gate",
+    "P002": "model trained on pii data without redaction",
+    "P003": "evaluation data overlaps training data",
+    "P004": "non-commercial data in a commercial deployment",
+    "P005": "secret in a spec",
+    "P006": "model-graded metric without a pinned grader",
+    "P007": "resource without an owner",
+    "P100": "policy violated",
+    "P101": "policy rule does not compile",
+    "P102": "policy rule failed on a resource",
+    "P200": "waiver expired",
     # warnings (W)
     "W100": "declared variable not used by the template",
     "W101": "no spec files found",

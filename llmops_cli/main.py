@@ -13,6 +13,7 @@ import click
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("llmops_cli.commands.validate", "Check the specs; exit 1 on any error."),
     "plan": ("llmops_cli.commands.plan", "Show what apply would change, and why."),
+    "policy": ("llmops_cli.commands.policy", "Check the specs against the policies; text, JSON, SARIF, annotations."),
     "apply": ("llmops_cli.commands.apply", "Execute a saved plan (or the specs) on Ray; DVC versions every output."),
     "init": ("llmops_cli.commands.init", "Prepare a project for apply: DVC and a default remote."),
     "pull": ("llmops_cli.commands.pull", "Restore the artifacts llmops.lock pins (fresh clones)."),

@@ -1,0 +1,123 @@
+"""What a rule sees: the CEL variables of one resource, built once and shared by every rule that matches it.
+
+Converting Python values for the CEL engine is most of the cost of a policy check, so a
+variable is built only when a matching rule names it, and the entries of related
+resources are built once and reused by every resource they are related to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from compiler.policy.lineage import Lineage, sort_refs
+from compiler.policy.secrets import SecretHit, field_name
+from compiler.project import Project
+from llmops_spec import Ref
+
+VARIABLES = ("resource", "labels", "inputs", "upstream", "downstream", "data", "secrets")
+"""Every variable a rule may read; docs/policy.md describes each."""
+ENVELOPE = "resource:envelope"
+"""Asked instead of ``resource`` by a rule that reads only its apiVersion, kind and metadata: no spec to convert."""
+SPEC_FIELD = "resource.spec."
+"""Asked with the envelope for each spec field a rule reads: ``resource.spec.requires``."""
+ENTRY_SPECS = "entries:spec"
+"""Asked by a rule that may read the spec of a related resource (``d.spec``) in inputs, upstream or downstream."""
+
+GROUPS = {"Dataset": "datasets", "Prompt": "prompts", "Model": "models", "EvalGate": "gates", "Deployment": "deployments"}
+"""The key of each kind in ``inputs``, ``upstream`` and ``downstream``."""
+
+
+def dump(resource: Any) -> dict[str, Any]:
+    """The document as validated: defaults filled in, unset optional fields absent (so ``has()`` means "set")."""
+    return resource.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class RuleContext:
+    """The variables of every resource of one project, built on demand."""
+
+    def __init__(self, project: Project, lineage: Lineage, secrets: Mapping[Ref, list[SecretHit]]) -> None:
+        self.project = project
+        self.lineage = lineage
+        self.secrets = secrets
+        self._dumps: dict[Ref, dict[str, Any]] = {}
+        self._entries: dict[Ref, dict[str, Any]] = {}
+        self._slices: dict[Ref, dict[str, Any]] = {}
+
+    def resource(self, ref: Ref) -> dict[str, Any]:
+        known = self._dumps.get(ref)
+        if known is None:
+            known = self._dumps[ref] = dump(self.project.resources[ref])
+        return known
+
+    def partial(self, ref: Ref, spec_fields: list[str]) -> dict[str, Any]:
+        """The document with only the spec fields rules read (converting the rest would be most of the cost)."""
+        known = self._dumps.get(ref)
+        if known is not None:
+            return known
+        resource = self.project.resources[ref]
+        data = resource.doc.data  # validated: the metadata as written is the model's, less its defaults
+        envelope = {"apiVersion": data["apiVersion"], "kind": ref.kind, "metadata": {"labels": {}, **data["metadata"]}}
+        if spec_fields:
+            envelope["spec"] = resource.spec.model_dump(mode="json", by_alias=True, exclude_none=True,
+                                                        include=set(spec_fields))
+        return envelope
+
+    def entry(self, ref: Ref, with_spec: bool = False) -> dict[str, Any]:
+        """A related resource as a rule sees it in ``upstream``, ``downstream`` and ``inputs``."""
+        known = self._entries.get(ref)
+        if known is None:
+            known = self._entries[ref] = self._entry(ref)
+        if with_spec and "spec" not in known:
+            known = self._entries[ref] = {**known, "spec": self.resource(ref)["spec"]}
+        return known
+
+    def _entry(self, ref: Ref) -> dict[str, Any]:
+        resource = self.project.resources[ref]
+        known = {"ref": str(ref), "kind": ref.kind, "name": ref.name, "labels": dict(self.lineage.labels[ref]),
+                 "owner": resource.model.metadata.owner or ""}
+        if ref.kind == "Dataset":
+            known["license"] = resource.spec.license or ""
+            known["redacted"] = self.lineage.redacted(ref)
+        elif ref.kind == "Deployment":
+            known["environment"] = resource.spec.environment
+        return known
+
+    def data_slice(self, data: Ref) -> dict[str, Any]:
+        """Data a model trains or a gate evaluates on, with where its rows come from."""
+        known = self._slices.get(data)
+        if known is None:
+            known = self._slices[data] = {"ref": str(data), "dataset": str(data.resource), "output": data.output or "",
+                                          "provenance": dict(self.lineage.provenance(data))}
+        return known
+
+    def grouped(self, refs: Iterable[Ref], with_spec: bool) -> dict[str, list[dict[str, Any]]]:
+        groups: dict[str, list[dict[str, Any]]] = {name: [] for name in GROUPS.values()}
+        for ref in sort_refs(refs):
+            groups[GROUPS[ref.kind]].append(self.entry(ref, with_spec))
+        return groups
+
+    def variables(self, ref: Ref, names: Iterable[str]) -> dict[str, Any]:
+        """The named variables of resource ``ref``."""
+        lineage = self.lineage
+        specs = ENTRY_SPECS in names
+        out: dict[str, Any] = {}
+        for name in names:
+            if name == "resource":
+                out[name] = self.resource(ref)
+            elif name == ENVELOPE and "resource" not in names:
+                out["resource"] = self.partial(ref, [n[len(SPEC_FIELD):] for n in names if n.startswith(SPEC_FIELD)])
+            elif name == "labels":
+                out[name] = dict(lineage.labels[ref])
+            elif name == "inputs":
+                out[name] = self.grouped(lineage.inputs[ref], specs)
+            elif name == "upstream":
+                out[name] = self.grouped(lineage.upstream(ref), specs)
+            elif name == "downstream":
+                out[name] = self.grouped(lineage.downstream(ref), specs)
+            elif name == "data":
+                out[name] = {"training": [self.data_slice(d) for d in lineage.training(ref)],
+                             "evaluation": [self.data_slice(d) for d in lineage.evaluation(ref)]}
+            elif name == "secrets":
+                out[name] = [{"type": hit.kind, "field": field_name(hit.path)} for hit in self.secrets.get(ref, ())]
+        return out
