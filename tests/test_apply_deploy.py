@@ -29,7 +29,7 @@ def rows(n: int = 240, seed: int = 7) -> str:
     return "\n".join(out) + "\n"
 
 
-def specs(accuracy_min: float = 0.6, replicas: int = 1, epochs: int = 3, with_deployment: bool = True) -> dict[str, str]:
+def specs(accuracy_min: float = 0.6, min_samples: int = 20, replicas: int = 1, epochs: int = 15, with_deployment: bool = True) -> dict[str, str]:
     files = {
         "data/reviews.jsonl": rows(),
         "dataset.yaml": """
@@ -48,14 +48,14 @@ def specs(accuracy_min: float = 0.6, replicas: int = 1, epochs: int = 3, with_de
             kind: Model
             metadata: {{name: sentiment}}
             spec:
-              base: {{config: {{architecture: bert, vocab_size: 256, hidden_size: 32, num_hidden_layers: 1,
+              base: {{config: {{architecture: bert, vocab_size: 512, hidden_size: 32, num_hidden_layers: 1,
                                num_attention_heads: 2, intermediate_size: 64}}}}
               task: sequence-classification
               labels: [neg, pos]
               finetune:
                 dataset: Dataset/reviews@train
                 method: full
-                training: {{epochs: {epochs}, learning_rate: 0.003, batch_size: 16, max_seq_len: 16, seed: 3}}
+                training: {{epochs: {epochs}, learning_rate: 0.005, batch_size: 16, max_seq_len: 16, seed: 3}}
               resources: {{num_cpus: 1}}
             """,
         "gate.yaml": f"""
@@ -65,7 +65,7 @@ def specs(accuracy_min: float = 0.6, replicas: int = 1, epochs: int = 3, with_de
             spec:
               model: Model/sentiment
               dataset: Dataset/reviews@eval
-              min_samples: 20
+              min_samples: {min_samples}
               metrics:
                 - {{metric: accuracy, min: {accuracy_min}}}
             """,
@@ -131,8 +131,9 @@ def test_prepare_train_gate_deploy_drift_canary_teardown(tmp_path, ray_cluster):
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert request(deployed["url"], {"text": "awful broken"})["version"] == deployed["version"]
 
-    # 3. A gate the model cannot pass stops the deployment (exit 3); the old version keeps serving.
-    write_project(repo / "specs", {"gate.yaml": specs(accuracy_min=1.0)["gate.yaml"]})
+    # 3. A gate the model cannot pass (too few samples: it fails closed) stops the deployment (exit 3);
+    #    the old version keeps serving.
+    write_project(repo / "specs", {"gate.yaml": specs(min_samples=1000)["gate.yaml"]})
     blocked = apply()
     assert blocked.returncode == 3, blocked.stdout + blocked.stderr
     assert "EvalGate/quality:gate" in blocked.stdout and "not run" in blocked.stdout
@@ -140,7 +141,7 @@ def test_prepare_train_gate_deploy_drift_canary_teardown(tmp_path, ray_cluster):
     assert request(deployed["url"], {"text": "happy"})["version"] == deployed["version"]
 
     # 4. A new model passes and rolls out as a canary: both versions answered during the rollout.
-    write_project(repo / "specs", {"gate.yaml": specs()["gate.yaml"], "model.yaml": specs(epochs=4)["model.yaml"]})
+    write_project(repo / "specs", {"gate.yaml": specs()["gate.yaml"], "model.yaml": specs(epochs=16)["model.yaml"]})
     canary = apply()
     assert canary.returncode == 0, canary.stdout + canary.stderr
     now = lock()["Deployment/sentiment-api:deploy"]["outputs"]["serve"]

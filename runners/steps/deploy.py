@@ -71,10 +71,13 @@ def _probe(url: str, sample: dict[str, Any], expect: set[str], attempts: int = 2
 
 def deploy(ctx: StepContext, cluster: Cluster, running_version: dict[str, Any] | None, timeout: float = 300.0) -> StepResult:
     """Serve ``ctx.spec``'s model; ``running_version`` is the lock's record of what serves now (for a canary)."""
+    import logging
+
     from ray import serve
 
     from runners.serving import build_app
 
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)  # apply's progress says what happened
     spec = ctx.spec
     app = ctx.resource.split("/", 1)[1]
     model_dir = ctx.input(spec.model) / "model"
