@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("llmops_cli.commands.apply", "Execute a saved plan (or the specs) on Ray; DVC versions every output."),
     "init": ("llmops_cli.commands.init", "Prepare a project for apply: DVC and a default remote."),
     "pull": ("llmops_cli.commands.pull", "Restore the artifacts llmops.lock pins (fresh clones)."),
+    "call": ("llmops_cli.commands.call", "Send one request to a deployment (the URL comes from llmops.lock)."),
     "down": ("llmops_cli.commands.down", "Stop the project's local Ray cluster."),
     "graph": ("llmops_cli.commands.graph", "Print the DAG as text, DOT or Mermaid."),
     "schema": ("llmops_cli.commands.schema", "Write JSON Schema for editors (yaml-language-server)."),
