@@ -317,6 +317,26 @@ def test_pr_with_a_broken_reference_annotates_and_comments_no_plan(tmp_path):
     assert steps["Post or update the plan comment"].outcome == "success", "the comment says so instead of going stale"
 
 
+@pytest.mark.skipif("policy" not in COMMANDS, reason="`llmops policy check` is not registered yet (issue 4, items 1-4)")
+def test_pr_with_a_policy_error_uploads_located_findings_and_still_plans(tmp_path):
+    def ungated(specs: Path) -> None:
+        deployment = specs / "deployments/ticket-classifier-prod.yaml"
+        deployment.write_text(deployment.read_text().replace("  requires: [EvalGate/ticket-quality]", "  requires: []"))
+
+    work, steps = run_pull_request(tmp_path, ungated)
+    policy = steps["policy"]
+    assert policy.outcome == "failure" and policy.exit_code == 1
+    upload = steps["Upload the policy findings to code scanning"]
+    assert upload.outcome == "success", "findings are uploaded although the check failed"
+    results = json.loads((work / upload.inputs["sarif_file"]).read_text())["runs"][0]["results"]
+    located = [r["locations"][0]["physicalLocation"] for r in results if r["level"] == "error"]
+    assert located and all((work / loc["artifactLocation"]["uri"]).is_file() for loc in located)
+    assert {"specs/deployments/ticket-classifier-prod.yaml"} <= {loc["artifactLocation"]["uri"] for loc in located}
+    assert all(loc["region"]["startLine"] >= 1 for loc in located)
+    assert steps["plan"].outcome == "success", "reviewers still see the plan"
+    assert "Policy check: **failed**" in (work / "comment.md").read_text()
+
+
 @pytest.mark.slow
 def test_apply_workflow_applies_and_commits_the_lock_back(tmp_path, ray_cluster):
     """On main: pull, plan, apply on the session's Ray cluster, the lock pushed to origin; then a no-op rerun.
@@ -366,3 +386,24 @@ def apply_run(work: Path, cluster) -> tuple[dict[str, StepRun], str]:
                          base_env={"PATH": SEARCH_PATH, **cluster.env()}, action_inputs=LOCAL)
     steps = runner.run_job(load_yaml(work / ".github/workflows/llmops-apply.yml"), "apply")
     return by_key(steps), runner.summary.read_text()
+
+
+@pytest.mark.slow
+def test_the_action_installs_llmops_once_per_job(tmp_path):
+    """The install step itself (skipped in the other runs): a venv of the checkout, reused by the next call."""
+    work = tmp_path / "checkout"
+    work.mkdir()
+    for name in ("pyproject.toml", "README.md", "constraints.txt"):
+        shutil.copy(REPO / name, work / name)
+    for package in ("llmops_spec", "compiler", "runners", "llmops_cli", ".github"):
+        shutil.copytree(REPO / package, work / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(EXAMPLE, work / "specs", ignore=shutil.ignore_patterns(".llmops", "llmops.lock"))
+    steps = [s for s in load_yaml(PR)["jobs"]["plan"]["steps"] if s.get("id") in ("validate", "plan")]
+    runner = LocalRunner(work, {"event_name": "pull_request"}, base_env={"PATH": SEARCH_PATH})
+    validate, plan = runner.run_job({"jobs": {"plan": {"steps": steps}}}, "plan")
+    first, again = by_key(validate.inner), by_key(plan.inner)
+    assert first["install"].outcome == "success", first["install"].stdout + first["install"].stderr
+    assert again["install"].outcome == "skipped" and again["venv"].outputs["ready"] == "true"
+    assert validate.exit_code == 0 and plan.exit_code == 0, validate.stderr + plan.stderr
+    assert validate.outputs["python"] == plan.outputs["python"] and validate.outputs["python"].startswith(str(runner.temp))
+    assert "Plan: 7 to create" in (work / "plan.md").read_text()
