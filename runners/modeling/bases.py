@@ -71,18 +71,26 @@ def _from_repository_path(ctx: StepContext, path: str, task: str, labels: Sequen
 
 
 def _from_hub(hub: str, revision: str | None, task: str, labels: Sequence[str] | None) -> LoadedBase:
-    import os
-
+    offline = hub_offline()
     try:
-        model, tokenizer = _from_folder(hub, task, labels, f"hub model {hub}@{revision}", revision=revision)
+        model, tokenizer = _from_folder(hub, task, labels, f"hub model {hub}@{revision}", revision=revision,
+                                        local_files_only=offline)
     except NodeFailed as failed:
-        offline = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
         raise NodeFailed(f"cannot fetch {hub}@{revision} from the Hugging Face Hub: {failed.message.split(': ', 1)[-1]}",
                          ("HF_HUB_OFFLINE is set: " if offline else "this machine may be offline or the id and revision wrong: ")
                          + "download it where the Hub is reachable and commit it (DVC) as base: {path: models/...}, "
                          "or fill the Hugging Face cache on the workers", retryable=not offline) from None
     ref = {"hub": hub, "revision": revision}
     return LoadedBase(model, tokenizer, ref, ref)
+
+
+def hub_offline() -> bool:
+    """Whether the Hub must not be asked (HF_HUB_OFFLINE, read now: huggingface_hub reads it once, at import)."""
+    import os
+
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on") or bool(constants.HF_HUB_OFFLINE)
 
 
 def _from_model(ctx: StepContext, task: str, labels: Sequence[str] | None) -> LoadedBase:
