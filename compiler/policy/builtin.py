@@ -25,6 +25,13 @@ def _list(items: list[str]) -> str:
     return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
+def _written(resource: Resource, fields: tuple[str, ...]) -> tuple[str, str]:
+    """The first of the spec's ``fields`` the document writes, to point at what the author wrote."""
+    spec = resource.doc.data.get("spec")
+    written = next((f for f in fields if isinstance(spec, dict) and f in spec), fields[-1])
+    return ("spec", written)
+
+
 def _unredacted(_: Resource, variables: Mapping[str, Any]) -> Where:
     bad = [d["ref"] for d in variables["inputs"]["datasets"] if d["labels"].get("pii") == "true" and not d["redacted"]]
     return Where(("spec", "finetune", "dataset"), f"{', '.join(bad)} is pii and has no pii_redact" if bad else None)
@@ -79,7 +86,7 @@ BUILTIN: list[Rule] = [
         message="a production deployment must require at least one EvalGate",
         hint="add requires: [EvalGate/<name>] with a gate that evaluates this deployment's model",
         summary="Nothing reaches production without passing an evaluation gate (environment or label env: prod).",
-        explain=lambda r, v: Where(("spec", "requires") if "requires" in r.doc.data.get("spec", {}) else ("spec", "model")),
+        explain=lambda r, v: Where(_written(r, ("requires", "environment", "model"))),
     ),
     Rule(
         id="pii-training-needs-redaction", code="P002", severity=Severity.ERROR, kinds=frozenset({"Model"}),

@@ -16,6 +16,7 @@ from compiler.policy.rules import Rule, Where, effective_rules
 from compiler.policy.secrets import find_secrets
 from compiler.policy.waivers import WaiverIndex, load_waivers, utc_today
 from compiler.resources import Resource
+from compiler.yaml_source import PathKey
 
 COMPILE_CODE = "P101"
 RUNTIME_CODE = "P102"
@@ -33,9 +34,21 @@ def _uncompilable(rule: Rule, error: CompileError) -> Finding:
                    "secrets (docs/policy.md)")
 
 
+def _point(resource: Resource, path: PathKey) -> tuple[int, int]:
+    """The field at ``path``; when it is not written, the key of its nearest written parent, where it would go."""
+    data: Any = resource.doc.data
+    for depth, part in enumerate(path):
+        present = (isinstance(data, dict) and part in data) or (
+            isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data))
+        if not present:
+            return resource.locate(path[:depth], at="key") if depth else resource.locate(("metadata", "name"))
+        data = data[part]
+    return resource.locate(path)
+
+
 def _position(resource: Resource, where: Where) -> tuple[int, int]:
     if not where.line_offset:
-        return resource.locate(where.path)
+        return _point(resource, where.path)
     (line, col), style = resource.doc.text_start(where.path)
     return (line + where.line_offset, col) if style in ("|", ">") else (line + where.line_offset, 1)
 
@@ -47,7 +60,7 @@ def _finding(rule: Rule, resource: Resource, variables: dict[str, Any], outcome:
         line, col = _position(resource, where)
         return Finding(rule.id, rule.code, rule.severity, resource.ref,
                        f"{resource.ref} violates {rule.id}: {rule.message}{detail}", resource.file, line, col, rule.hint)
-    line, col = resource.locate(rule.where(resource, variables).path)
+    line, col = _point(resource, rule.where(resource, variables).path)
     at = ""
     if rule.source is not None:
         rule_line, _ = rule.source.locate(("spec", "rule"))

@@ -20,6 +20,7 @@ from typing import Any
 from compiler.policy.context import VARIABLES
 
 _WHERE = re.compile(r"<input>:(\d+):(\d+): (.*?)(?:\n|$)")
+_UNDECLARED = re.compile(r"undeclared reference to '([A-Za-z_][\w.]*)'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,14 @@ def compile_rule(expression: str) -> Any | CompileError:
         match = _WHERE.search(text)
         if match is None:
             return CompileError(text.strip().splitlines()[0] if text.strip() else "invalid CEL", text)
-        return CompileError(match[3].strip(), text)
+        line, col, detail = int(match[1]), int(match[2]), match[3].strip()
+        unknown = _UNDECLARED.search(detail)
+        if unknown:  # cel-cpp points at the last dot of ``a.b.c``; the unknown name is ``a``, where it starts
+            detail = f"undeclared reference to '{unknown[1].split('.')[0]}'"
+            source = (expression.splitlines() or [""])[line - 1] if line <= len(expression.splitlines()) else ""
+            while col > 1 and col - 2 < len(source) and (source[col - 2].isalnum() or source[col - 2] in "_."):
+                col -= 1
+        return CompileError(detail, f"<input>:{line}:{col}: {detail}")
     returns = program.return_type()
     if returns != cel.Type.BOOL and returns != cel.Type.DYN:
         return CompileError(f"a rule must be true or false, but this one evaluates to {returns.name().lower()}")

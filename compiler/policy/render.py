@@ -1,13 +1,17 @@
-"""A policy report as people read it: the section plan prints, the PR comment's table, the waived list."""
+"""A policy report as people read it: the section plan prints, the PR comment's table, the waived list.
+
+Renders the versioned report document (``PolicyReport.to_dict()``), not the report object,
+so a cached verdict renders without compiling, and this module imports nothing heavy.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from compiler.policy.report import Finding, PolicyReport
+from collections.abc import Callable, Mapping
+from typing import Any
 
 Style = Callable[[str, str], str]
 PathShown = Callable[[str], str]
+Body = Mapping[str, Any]
 
 
 def _plain(text: str, _: str) -> str:
@@ -18,34 +22,56 @@ def _same(path: str) -> str:
     return path
 
 
-def _where(finding: Finding, shown: PathShown) -> str:
-    return f"{shown(finding.file)}:{finding.line}:{finding.col}" if finding.line else shown(finding.file)
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
-def waived_lines(report: PolicyReport, style: Style = _plain) -> list[str]:
+def summary_sentence(counts: Mapping[str, int]) -> str:
+    """``2 errors, 1 warning, 3 waived, 1 expired waiver (9 policies, 120 resources)``."""
+    parts = [_count(counts["errors"], "error"), _count(counts["warnings"], "warning"), f"{counts['waived']} waived"]
+    if counts["expired_waivers"]:
+        parts.append(_count(counts["expired_waivers"], "expired waiver"))
+    scope = f"{_count(counts['policies'], 'policy', 'policies')}, {_count(counts['resources'], 'resource')}"
+    return f"{', '.join(parts)} ({scope})"
+
+
+def _where(finding: Mapping[str, Any], shown: PathShown) -> str:
+    return f"{shown(finding['file'])}:{finding['line']}:{finding['col']}" if finding["line"] else shown(finding["file"])
+
+
+def _waivers(body: Body) -> dict[str, Mapping[str, Any]]:
+    return {w["name"]: w for w in body.get("waivers", [])}
+
+
+def waived_lines(body: Body, style: Style = _plain) -> list[str]:
     """One line per waived finding: the policy, the resource, and the waiver that answers for it."""
+    waivers = _waivers(body)
     lines: list[str] = []
-    for finding in report.waived:
-        waiver = report.waiver(finding.waived_by or "")
-        until = f" until {waiver.expires.isoformat()} ({waiver.owner})" if waiver else ""
-        lines.append(style(f"  waived   {finding.policy}  {finding.resource}  by {finding.waived_by}{until}", "dim"))
+    for finding in body["findings"]:
+        if finding["waived_by"] is None:
+            continue
+        waiver = waivers.get(finding["waived_by"])
+        until = f" until {waiver['expires']} ({waiver['owner']})" if waiver else ""
+        lines.append(style(f"  waived   {finding['policy']}  {finding['resource']}  by {finding['waived_by']}{until}", "dim"))
     return lines
 
 
-def render_policy_section(report: PolicyReport, style: Style = _plain, shown: PathShown = _same) -> str:
+def render_policy_section(body: Body, style: Style = _plain, shown: PathShown = _same) -> str:
     """The short section after a plan: the verdict, then one line per unwaived finding and per waiver."""
-    verdict = "error" if report.errors else ("warning" if report.warnings or report.expired_waivers else "bold")
-    lines = [style(f"Policy: {report.summary()}.", verdict)]
-    for finding in report.unwaived:
-        severity = finding.severity.value
-        lines.append(f"  {style(f'{severity:<7}', severity)}  {finding.policy}  {finding.resource}  "
-                     f"{style(_where(finding, shown), 'path')}")
-    lines += waived_lines(report, style)
-    for waiver in report.expired_waivers:
-        lines.append(style(f"  expired  waiver {waiver.name} ({waiver.policy}) on {waiver.expires.isoformat()}", "warning"))
-    if report.errors:
-        lines.append(style("apply refuses while an error stands: fix it, or waive it with an owned, expiring Waiver.",
-                           "dim"))
+    counts = body["counts"]
+    verdict = "error" if counts["errors"] else ("warning" if counts["warnings"] or counts["expired_waivers"] else "bold")
+    lines = [style(f"Policy: {summary_sentence(counts)}.", verdict)]
+    for finding in body["findings"]:
+        if finding["waived_by"] is None:
+            severity = finding["severity"]
+            lines.append(f"  {style(f'{severity:<7}', severity)}  {finding['policy']}  {finding['resource']}  "
+                         f"{style(_where(finding, shown), 'path')}")
+    lines += waived_lines(body, style)
+    for waiver in body["expired_waivers"]:
+        lines.append(style(f"  expired  waiver {waiver['name']} ({waiver['policy']}) on {waiver['expires']}", "warning"))
+    if counts["errors"]:
+        lines.append(style("apply refuses while an error stands: fix it, or waive it with an owned, expiring Waiver "
+                           "(llmops policy check shows each in full).", "dim"))
     return "\n".join(lines)
 
 
@@ -53,20 +79,26 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_policy_markdown(report: PolicyReport, shown: PathShown = _same) -> str:
+def render_policy_markdown(body: Body, shown: PathShown = _same) -> str:
     """The policy part of the pull-request comment: the counts, then a table of what stands and what is waived."""
-    mark = "❌" if report.errors else ("⚠️" if report.warnings or report.expired_waivers else "✅")
-    out = ["#### Policy", "", f"{mark} **{report.summary()}**", ""]
-    rows = [f"| {f.severity.value} | `{f.policy}` | `{f.resource}` | `{_where(f, shown)}` | {_cell(f.message)} |"
-            for f in report.unwaived]
-    for finding in report.waived:
-        waiver = report.waiver(finding.waived_by or "")
-        until = f", until {waiver.expires.isoformat()}" if waiver else ""
-        rows.append(f"| waived | `{finding.policy}` | `{finding.resource}` | `{_where(finding, shown)}` | "
-                    f"waiver `{finding.waived_by}`{until}: {_cell(waiver.reason if waiver else '')} |")
-    rows += [f"| expired waiver | `{w.policy}` | {', '.join(f'`{r}`' for r in sorted(map(str, w.resources)))} | "
-             f"`{shown(w.source.file)}` | waiver `{w.name}` expired on {w.expires.isoformat()} |"
-             for w in report.expired_waivers]
+    counts = body["counts"]
+    mark = "❌" if counts["errors"] else ("⚠️" if counts["warnings"] or counts["expired_waivers"] else "✅")
+    out = ["#### Policy", "", f"{mark} **{summary_sentence(counts)}**", ""]
+    waivers = _waivers(body)
+    rows: list[str] = []
+    for f in body["findings"]:
+        where = f"`{_where(f, shown)}`"
+        if f["waived_by"] is None:
+            rows.append(f"| {f['severity']} | `{f['policy']}` | `{f['resource']}` | {where} | {_cell(f['message'])} |")
+            continue
+        waiver = waivers.get(f["waived_by"], {})
+        until = f", until {waiver['expires']}" if waiver else ""
+        rows.append(f"| waived | `{f['policy']}` | `{f['resource']}` | {where} | "
+                    f"waiver `{f['waived_by']}`{until}: {_cell(str(waiver.get('reason', '')))} |")
+    for w in body["expired_waivers"]:
+        resources = ", ".join(f"`{r}`" for r in w["resources"])
+        rows.append(f"| expired waiver | `{w['policy']}` | {resources} | `{shown(w['file'])}` | "
+                    f"waiver `{w['name']}` expired on {w['expires']} |")
     if rows:
-        out += ["| | policy | resource | where | finding |", "|---|---|---|---|---|", *rows, ""]
-    return "\n".join(out)
+        out += ["| | policy | resource | where | finding |", "|---|---|---|---|---|", *rows]
+    return "\n".join(out).rstrip("\n") + "\n"

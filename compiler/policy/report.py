@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler.diagnostics import Diagnostic, Severity
+from compiler.policy.render import summary_sentence
 from compiler.policy.rules import Rule
 from compiler.policy.waivers import Waiver, expired_diagnostic
 from llmops_spec import Ref
@@ -41,6 +42,7 @@ class Finding:
         return {"policy": self.policy, "code": self.code, "severity": self.severity.value,
                 "resource": str(self.resource), "message": self.message, "hint": self.hint,
                 "file": self.file, "line": self.line, "col": self.col, "waived_by": self.waived_by}
+
 
 
 @dataclass(frozen=True)
@@ -88,26 +90,25 @@ class PolicyReport:
         """Unwaived findings and expired waivers as diagnostics, sorted by file and line."""
         return sorted([f.diagnostic for f in self.unwaived] + self.expired_diagnostics())
 
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"errors": len(self.errors), "warnings": len(self.warnings), "waived": self.waived_count,
+                "expired_waivers": len(self.expired_waivers), "policies": len(self.rules),
+                "resources": self.resources_checked}
+
     def summary(self) -> str:
         """``2 errors, 1 warning, 3 waived, 1 expired waiver (9 policies, 120 resources)``."""
-        def count(n: int, noun: str, plural: str | None = None) -> str:
-            return f"{n} {noun if n == 1 else plural or noun + 's'}"
-
-        parts = [count(len(self.errors), "error"), count(len(self.warnings), "warning"), f"{self.waived_count} waived"]
-        if self.expired_waivers:
-            parts.append(count(len(self.expired_waivers), "expired waiver"))
-        scope = f"{count(len(self.rules), 'policy', 'policies')}, {count(self.resources_checked, 'resource')}"
-        return f"{', '.join(parts)} ({scope})"
+        return summary_sentence(self.counts)
 
     def to_dict(self) -> dict[str, Any]:
+        """The versioned report document (``format_version``): what JSON output, plan and the caches carry."""
         return {
             "format_version": FORMAT_VERSION,
             "ok": self.ok,
             "today": self.today.isoformat(),
-            "counts": {"errors": len(self.errors), "warnings": len(self.warnings), "waived": self.waived_count,
-                       "expired_waivers": len(self.expired_waivers), "policies": len(self.rules),
-                       "resources": self.resources_checked},
+            "counts": self.counts,
             "findings": [f.to_dict() for f in self.findings],
+            "waivers": [w.to_dict() for w in self.waivers],
             "expired_waivers": [w.to_dict() for w in self.expired_waivers],
             "policies": [{"id": r.id, "code": r.code, "severity": r.severity.value, "builtin": r.builtin,
                           "file": r.source.file if r.source else None} for r in self.rules],

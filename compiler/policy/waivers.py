@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from compiler.diagnostics import Diagnostic, warning
+from compiler.policy.cached import utc_today
 from compiler.project import Project
 from compiler.resources import Resource
 from llmops_spec import Ref
@@ -34,11 +35,6 @@ class Waiver:
         return {"name": self.name, "policy": self.policy, "resources": sorted(str(r) for r in self.resources),
                 "reason": self.reason, "owner": self.owner, "expires": self.expires.isoformat(),
                 "file": self.source.file, "line": self.source.line}
-
-
-def utc_today() -> dt.date:
-    """The day by UTC, as CI runners keep it, so a waiver expires at the same moment everywhere."""
-    return dt.datetime.now(dt.timezone.utc).date()
 
 
 def load_waivers(project: Project) -> list[Waiver]:

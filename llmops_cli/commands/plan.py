@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from llmops_cli.common import short_lived_gc, default_path, drift_check, path_argument, print_diagnostics, rebase, styler
+from llmops_cli.commands.policy import plan_section
 from runners.files import write_atomic
 
 
@@ -48,8 +49,10 @@ def command(ctx: click.Context, path: Path | None, out: Path | None, fmt: str, d
         changed = {c.node: c.action for c in plan.changes if c.action != "no-op"}
         subgraph = Graph({nid: n for nid, n in compilation.graph.nodes.items() if nid in changed})
         click.echo(render_plan_markdown(plan, render_mermaid(subgraph, changed) if subgraph.nodes else None), nl=False)
+        click.echo("\n" + plan_section(path or default_path(), plan.specs_digest, "markdown", not no_cache), nl=False)
     else:
         click.echo(render_plan_text(plan, show_unchanged, styler()))
+        click.echo("\n" + plan_section(path or default_path(), plan.specs_digest, "text", not no_cache))
         if out is not None:
             project = os.path.relpath(root)
             where = "" if project == "." else f" --project {project}"

@@ -49,7 +49,7 @@ def _json(report: Any, diagnostics: list[Any], root: Path) -> str:
 
     body = report.to_dict()
     shown = _shown(root)
-    for item in body["expired_waivers"] + body["policies"]:
+    for item in body["waivers"] + body["expired_waivers"] + body["policies"]:
         if item.get("file"):
             item["file"] = shown(item["file"])
     body["validation"] = {"ok": not any(d.is_error for d in diagnostics),
@@ -57,13 +57,29 @@ def _json(report: Any, diagnostics: list[Any], root: Path) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
 
+SECRETS_POLICY = "no-secrets-in-specs"
+
+
+def _masking(report: Any, root: Path) -> Any:
+    """``source_line``, but a line holding a secret is shown cut at the secret: CI logs are no place to copy it to."""
+    cut = {(d.file, d.line): d.col for d in rebase([f.diagnostic for f in report.findings
+                                                   if f.policy == SECRETS_POLICY], root)}
+
+    def shown(file: str, line: int) -> str | None:
+        text = source_line(file, line)
+        col = cut.get((file, line))
+        return text[:max(col - 1, 0)] + "<redacted>" if text is not None and col is not None else text
+
+    return shown
+
+
 def _text(report: Any, root: Path, color: bool | None) -> str:
     from compiler.policy.render import waived_lines
     from compiler.render.diagnostics import render_text
 
     style = styler(color)
-    parts = [render_text(rebase(report.diagnostics(), root), source_line, style)]
-    waived = waived_lines(report, style)
+    parts = [render_text(rebase(report.diagnostics(), root), _masking(report, root), style)]
+    waived = waived_lines(report.to_dict(), style)
     if waived:
         parts.append(style(f"waived ({len(waived)}):", "bold") + "\n" + "\n".join(waived))
     return "\n".join(part for part in parts if part)
@@ -141,3 +157,20 @@ def check(ctx: click.Context, path: Path | None, fmt: str, out: Path | None, fai
     if fmt == "text" or out is not None:
         click.echo(f"policy: {report.summary()}", err=True)
     ctx.exit(exit_code(report, compilation.ok, fail_on))
+
+
+def plan_section(path: Path, specs_digest: str, fmt: str, use_cache: bool = True) -> str:
+    """The policy verdict as ``plan`` shows it after the plan (text) or in the PR comment (markdown).
+
+    From the cached verdict when the specs, the day and the code are unchanged, so a plan
+    served from the plan cache still compiles nothing.
+    """
+    from compiler.discover import project_root
+    from compiler.policy.cached import policy_verdict
+    from compiler.policy.render import render_policy_markdown, render_policy_section
+
+    body = policy_verdict(path, specs_digest, use_cache=use_cache)
+    shown = _shown(project_root(path))
+    if fmt == "markdown":
+        return render_policy_markdown(body, shown)
+    return render_policy_section(body, styler(), shown)

@@ -1,0 +1,74 @@
+"""The policy verdict a plan shows, cached: a plan served from the plan cache compiles nothing, nor should this.
+
+A verdict depends on the spec files (their digest, which the plan carries), the day
+(waivers expire; UTC, like CI) and the code that judges (the compiler, the spec
+language, the pack, the CEL engine, detect-secrets). Under that key the report document
+(``PolicyReport.to_dict()``) is kept in ``.llmops/cache/policy-report.json``; on a hit
+nothing but this module and the JSON reader is imported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from compiler.audit.snapshot import source_signature
+from compiler.discover import project_root
+
+CACHE_VERSION = 1
+_CODE = ("compiler", "compiler.checks", "compiler.policy", "llmops_spec")
+_ENGINES = ("cel-expr-python", "detect-secrets")
+
+
+def utc_today() -> dt.date:
+    """The day by UTC, as CI runners keep it, so a waiver expires at the same moment everywhere."""
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def cache_file(root: Path) -> Path:
+    return root / ".llmops" / "cache" / "policy-report.json"
+
+
+def _key(specs_digest: str, today: dt.date) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    engines = []
+    for name in _ENGINES:
+        try:
+            engines.append(f"{name}={version(name)}")
+        except PackageNotFoundError:
+            engines.append(f"{name}=none")
+    return "\n".join([f"policy-report/{CACHE_VERSION}", specs_digest, today.isoformat(), *engines,
+                      *(source_signature(package) for package in _CODE)])
+
+
+def policy_verdict(path: Path, specs_digest: str, today: dt.date | None = None, use_cache: bool = True) -> dict[str, Any]:
+    """The report document for the specs under ``path``, whose files hash to ``specs_digest``."""
+    today = today or utc_today()
+    root = project_root(path)
+    key = _key(specs_digest, today)
+    target = cache_file(root)
+    if use_cache:
+        try:
+            stored = json.loads(target.read_text(encoding="utf-8"))
+            if stored.get("key") == key:
+                return stored["report"]
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
+    from compiler.compile import compile_project
+    from compiler.policy.check import check_policies
+
+    compilation = compile_project(path, use_cache=use_cache)
+    body = check_policies(compilation, today).to_dict()
+    if compilation.ok and compilation.project.specs_digest == specs_digest:  # the files did not move meanwhile
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"key": key, "report": body}), encoding="utf-8")
+            os.replace(tmp, target)
+        except OSError:
+            pass  # a read-only checkout plans all the same
+    return body
