@@ -19,7 +19,6 @@ import hashlib
 import os
 import re
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,12 +90,14 @@ class LocalRunner:
     """Runs one job of a workflow in ``workspace`` (a checkout of the repository under test)."""
 
     def __init__(self, workspace: Path, github: dict[str, Any], variables: dict[str, str] | None = None,
-                 base_env: dict[str, str] | None = None, action_inputs: dict[str, str] | None = None):
+                 base_env: dict[str, str] | None = None, action_inputs: dict[str, str] | None = None,
+                 temp: Path | None = None):
         self.workspace = workspace
         self.github = github
         self.variables = variables or {}
         self.action_inputs = action_inputs or {}   # forced on every call of the local action (install: 'false')
-        self.temp = Path(tempfile.mkdtemp(prefix="runner-temp-"))
+        self.temp = temp or workspace.parent / f"{workspace.name}-runner-temp"  # RUNNER_TEMP: outside the checkout
+        self.temp.mkdir(parents=True, exist_ok=True)
         self.summary = self.temp / "step_summary.md"
         self.summary.touch()
         self.env = {**os.environ, **(base_env or {}), "CI": "true", "GITHUB_WORKSPACE": str(workspace),
@@ -136,6 +137,8 @@ class LocalRunner:
     def run_job(self, workflow: dict[str, Any], job: str) -> list[StepRun]:
         spec = workflow["jobs"][job]
         ctx = self._context({}, {})
+        if "if" in spec and not self.evaluate(str(spec["if"]), ctx, False):
+            return []
         env = {k: self.interpolate(v, ctx) for k, v in (workflow.get("env") or {}).items()}
         env.update({k: self.interpolate(v, self._context(env, {})) for k, v in (spec.get("env") or {}).items()})
         shell = ((spec.get("defaults") or workflow.get("defaults") or {}).get("run") or {}).get("shell", "bash")

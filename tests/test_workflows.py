@@ -118,7 +118,7 @@ def test_action_scripts_pass_shellcheck():
         assert done.returncode == 0, done.stdout
 
 
-def test_permissions_concurrency_and_triggers():
+def test_permissions_concurrency_and_triggers(tmp_path):
     pr, apply = load_yaml(PR), load_yaml(APPLY)
     assert pr["permissions"] == apply["permissions"] == {"contents": "read"}
     assert pr["jobs"]["plan"]["permissions"] == {"contents": "read", "pull-requests": "write",
@@ -127,6 +127,7 @@ def test_permissions_concurrency_and_triggers():
     assert apply["concurrency"] == {"group": "llmops-apply", "cancel-in-progress": False}
     pr_paths, apply_paths = pr["on"]["pull_request"]["paths"], apply["on"]["push"]["paths"]
     assert apply["on"]["push"]["branches"] == ["main"]
+    assert LocalRunner(REPO, {"ref": "refs/heads/feature"}, temp=tmp_path).run_job(apply, "apply") == [], "a manual run elsewhere applies nothing"
     for spec_file in ("specs/models/ticket-classifier.yaml", "specs/data/tickets.jsonl"):
         assert path_filter_matches(pr_paths, spec_file) and path_filter_matches(apply_paths, spec_file)
     assert not path_filter_matches(pr_paths, "README.md") and not path_filter_matches(apply_paths, "docs/ci.md")
@@ -230,9 +231,15 @@ def run_pull_request(root: Path, change) -> tuple[Path, dict[str, StepRun]]:
     return work, by_key(runner.run_job(load_yaml(work / ".github/workflows/llmops-pr.yml"), "plan"))
 
 
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace ``old`` in ``path``; it must be there, or the scenario would silently test nothing."""
+    text = path.read_text()
+    assert old in text, f"{path.name} no longer holds {old!r}: update this test's scenario"
+    path.write_text(text.replace(old, new))
+
+
 def raise_accuracy_floor(specs: Path) -> None:
-    gate = specs / "gates/ticket-quality.yaml"
-    gate.write_text(gate.read_text().replace("{metric: accuracy, min: 0.85}", "{metric: accuracy, min: 0.88}"))
+    edit(specs / "gates/ticket-quality.yaml", "{metric: accuracy, min: 0.85}", "{metric: accuracy, min: 0.88}")
 
 
 @pytest.fixture(scope="module")
@@ -303,11 +310,8 @@ def test_pr_comment_has_the_marker_plan_and_metrics(pull_request):
 
 
 def test_pr_with_a_broken_reference_annotates_and_comments_no_plan(tmp_path):
-    def typo(specs: Path) -> None:
-        model = specs / "models/ticket-classifier.yaml"
-        model.write_text(model.read_text().replace("Dataset/support-tickets@train", "Dataset/support-ticket@train"))
-
-    work, steps = run_pull_request(tmp_path, typo)
+    work, steps = run_pull_request(tmp_path, lambda specs: edit(
+        specs / "models/ticket-classifier.yaml", "Dataset/support-tickets@train", "Dataset/support-ticket@train"))
     validate = steps["validate"]
     assert validate.outcome == "failure" and validate.exit_code == 1
     assert "::error file=specs/models/ticket-classifier.yaml,line=" in validate.stdout
@@ -319,11 +323,8 @@ def test_pr_with_a_broken_reference_annotates_and_comments_no_plan(tmp_path):
 
 @pytest.mark.skipif("policy" not in COMMANDS, reason="`llmops policy check` is not registered yet (issue 4, items 1-4)")
 def test_pr_with_a_policy_error_uploads_located_findings_and_still_plans(tmp_path):
-    def ungated(specs: Path) -> None:
-        deployment = specs / "deployments/ticket-classifier-prod.yaml"
-        deployment.write_text(deployment.read_text().replace("  requires: [EvalGate/ticket-quality]", "  requires: []"))
-
-    work, steps = run_pull_request(tmp_path, ungated)
+    work, steps = run_pull_request(tmp_path, lambda specs: edit(
+        specs / "deployments/ticket-classifier-prod.yaml", "requires: [EvalGate/ticket-quality]", "requires: []"))
     policy = steps["policy"]
     assert policy.outcome == "failure" and policy.exit_code == 1
     upload = steps["Upload the policy findings to code scanning"]
@@ -380,7 +381,7 @@ def test_apply_workflow_applies_and_commits_the_lock_back(tmp_path, ray_cluster)
 
 
 def apply_run(work: Path, cluster) -> tuple[dict[str, StepRun], str]:
-    github = {"event_name": "push", "ref_name": "main", "sha": git(work, "rev-parse", "HEAD"), "actor": "dev",
+    github = {"event_name": "push", "ref": "refs/heads/main", "ref_name": "main", "sha": git(work, "rev-parse", "HEAD"), "actor": "dev",
               "repository": "acme/specs", "server_url": "https://github.example", "run_id": "42", "workflow": "llmops apply"}
     runner = LocalRunner(work, github, variables={"LLMOPS_RAY_ADDRESS": cluster.address},
                          base_env={"PATH": SEARCH_PATH, **cluster.env()}, action_inputs=LOCAL)
