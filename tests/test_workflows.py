@@ -317,7 +317,7 @@ def test_pr_with_a_broken_reference_annotates_and_comments_no_plan(tmp_path):
     assert "::error file=specs/models/ticket-classifier.yaml,line=" in validate.stdout
     assert all(steps[k].outcome == "skipped" for k in ("policy", "plan", "metrics", "Save the plan"))
     comment = (work / "comment.md").read_text()
-    assert "**No plan:** the specs did not validate (failure)" in comment and "Policy check: not run" in comment
+    assert "**No plan:** the specs did not validate;" in comment and "Policy check: not run" in comment
     assert steps["Post or update the plan comment"].outcome == "success", "the comment says so instead of going stale"
 
 
