@@ -165,3 +165,54 @@ def test_github_annotations_cover_what_stands_not_what_is_waived(capsys, project
         "P005 secret in a spec", "P007 resource without an owner", "P200 waiver expired"]
     assert policy_lines[0].startswith("::error file=deploy.yaml,line=6,col=24,")
     assert "EvalGate/quality" not in out
+
+
+def user_policy_waiver_files() -> dict[str, str]:
+    """A warning that stands (no owner), an error waived by a waiver of a project Policy, and an expired waiver."""
+    policy = ("apiVersion: llmops/v1\nkind: Policy\nmetadata: {name: no-pii-models}\nspec:\n  match: {kinds: [Model]}\n"
+              "  rule: \"!('pii' in labels)\"\n  message: no model reads pii\n")
+    waivers = WAIVERS.replace("owner-required", "no-pii-models").replace("EvalGate/quality", "Model/clf")
+    return clean_files(prompt_yaml=clean_files()["prompt.yaml"].replace(f"owner: {OWNER}, ", ""), policy_yaml=policy,
+                       waivers_yaml=waivers)
+
+
+def test_plan_shows_the_verdict_after_the_plan_and_in_the_comment(capsys, project, monkeypatch):
+    monkeypatch.chdir(project(user_policy_waiver_files()))
+    code, out, _ = run(capsys, "plan", ".", "--no-refresh")
+    assert code == 0
+    section = out[out.index("Policy:"):].splitlines()
+    assert section[0].startswith("Policy: 0 errors, 1 warning, 1 waived, 1 expired waiver (8 policies, 5 resources).")
+    assert section[1].split() == ["warning", "owner-required", "Prompt/classify", "prompt.yaml:3:11"]
+    assert section[2].split()[:5] == ["waived", "no-pii-models", "Model/clf", "by", "gate-owner"]
+    assert section[3].split()[:3] == ["expired", "waiver", "old-exception"]
+    code, markdown, _ = run(capsys, "plan", ".", "--no-refresh", "--format", "markdown")
+    table = markdown[markdown.index("#### Policy"):].splitlines()
+    assert table[2].startswith("⚠️ **0 errors, 1 warning, 1 waived, 1 expired waiver")
+    assert table[6].startswith("| warning | `owner-required` | `Prompt/classify` | `prompt.yaml:3:11` |")
+    assert table[7].startswith("| waived | `no-pii-models` | `Model/clf` |") and "the eval team takes it over" in table[7]
+    assert table[8].startswith("| expired waiver | `no-pii-models` | `Prompt/classify` | `waivers.yaml` |")
+
+
+def test_the_plan_verdict_is_cached_by_specs_day_and_code(project, monkeypatch):
+    import datetime as dt
+
+    from compiler.policy import check
+    from compiler.policy.cached import cache_file, policy_verdict
+
+    root = project(user_policy_waiver_files())
+    digest = compile_project(root, use_cache=False).project.specs_digest
+    first = policy_verdict(root, digest, TODAY)
+    assert cache_file(root).is_file() and first["counts"]["warnings"] == 1
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("the cached verdict was not used")
+
+    monkeypatch.setattr(check, "check_policies", no_compiling)
+    assert policy_verdict(root, digest, TODAY) == first
+    monkeypatch.undo()
+    later = policy_verdict(root, digest, dt.date(2027, 1, 1))  # another day: waivers are judged again
+    assert later["counts"]["expired_waivers"] == 2 and later["today"] == "2027-01-01"
+    assert json.loads(cache_file(root).read_text())["report"]["today"] == "2027-01-01"  # the latest verdict is kept
+    monkeypatch.setattr(check, "check_policies", no_compiling)
+    with pytest.raises(AssertionError):  # files that moved since the plan hashed them: judged again, never cached
+        policy_verdict(root, "a digest of other files", dt.date(2027, 1, 1))

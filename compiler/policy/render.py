@@ -85,15 +85,14 @@ def render_policy_markdown(body: Body, shown: PathShown = _same) -> str:
     mark = "❌" if counts["errors"] else ("⚠️" if counts["warnings"] or counts["expired_waivers"] else "✅")
     out = ["#### Policy", "", f"{mark} **{summary_sentence(counts)}**", ""]
     waivers = _waivers(body)
-    rows: list[str] = []
+    rows = [f"| {f['severity']} | `{f['policy']}` | `{f['resource']}` | `{_where(f, shown)}` | {_cell(f['message'])} |"
+            for f in body["findings"] if f["waived_by"] is None]
     for f in body["findings"]:
-        where = f"`{_where(f, shown)}`"
         if f["waived_by"] is None:
-            rows.append(f"| {f['severity']} | `{f['policy']}` | `{f['resource']}` | {where} | {_cell(f['message'])} |")
             continue
         waiver = waivers.get(f["waived_by"], {})
         until = f", until {waiver['expires']}" if waiver else ""
-        rows.append(f"| waived | `{f['policy']}` | `{f['resource']}` | {where} | "
+        rows.append(f"| waived | `{f['policy']}` | `{f['resource']}` | `{_where(f, shown)}` | "
                     f"waiver `{f['waived_by']}`{until}: {_cell(str(waiver.get('reason', '')))} |")
     for w in body["expired_waivers"]:
         resources = ", ".join(f"`{r}`" for r in w["resources"])
