@@ -35,7 +35,7 @@ def project(tmp_path: Path):
 def example(tmp_path: Path) -> Path:
     """A private copy of the example project, free to edit."""
     target = tmp_path / "specs"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".llmops", "llmops.lock"))
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".llmops", "llmops.lock", "llmops.applies.jsonl", ".dvc", ".dvcignore", "artifacts"))
     return target
 
 

@@ -1,0 +1,93 @@
+"""apply on a 2-node Ray cluster (ray.cluster_utils.Cluster), losing the worker node mid-apply."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import git_repo, run_llmops, write_project
+from test_apply_deploy import rows
+
+pytestmark = pytest.mark.slow
+
+
+def model(name: str, seed: int) -> str:
+    return textwrap.dedent(f"""
+        apiVersion: llmops/v1
+        kind: Model
+        metadata: {{name: {name}}}
+        spec:
+          base: {{config: {{architecture: bert, vocab_size: 512, hidden_size: 32, num_hidden_layers: 1,
+                           num_attention_heads: 2, intermediate_size: 64}}}}
+          task: sequence-classification
+          labels: [neg, pos]
+          finetune:
+            dataset: Dataset/reviews@train
+            method: full
+            training: {{epochs: 40, learning_rate: 0.005, batch_size: 16, max_seq_len: 16, seed: {seed}}}
+          resources: {{num_cpus: 1}}
+        """)
+
+
+@pytest.fixture
+def two_nodes(tmp_path, monkeypatch):
+    """A head (1 CPU) and a worker (2 CPUs), token auth on with a test-only token.
+
+    Ray reads RAY_AUTH_MODE into its config once per process; when an earlier test imported
+    Ray already, the config is re-read, as Ray itself does when it turns token auth on."""
+    token = tmp_path / "token"
+    token.write_text(secrets.token_hex(16))
+    env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    from ray._raylet import Config
+    from ray.cluster_utils import Cluster
+
+    Config.initialize("")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    worker = cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    yield cluster, worker, env
+    cluster.shutdown()
+
+
+def test_apply_survives_losing_a_worker_node(tmp_path, two_nodes):
+    cluster, worker, env = two_nodes
+    repo = tmp_path / "repo"
+    files = {"data/reviews.jsonl": rows(), "dataset.yaml": textwrap.dedent("""
+        apiVersion: llmops/v1
+        kind: Dataset
+        metadata: {name: reviews}
+        spec:
+          source: {path: data/reviews.jsonl}
+          columns: {id: string, text: string, label: string, lang: string}
+          splits: {train: 0.75, eval: 0.25, seed: 1}
+        """)}
+    files.update({f"model-{i}.yaml": model(f"m{i}", i) for i in range(3)})
+    write_project(repo / "specs", files)
+    git_repo(repo)
+    assert run_llmops("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo).returncode == 0
+    script = Path(sys.executable).with_name("llmops")
+    log = tmp_path / "apply.log"
+    with open(log, "w") as out:
+        apply = subprocess.Popen([str(script), "apply", "specs", "--yes", "--address", cluster.address], cwd=repo,
+                                 env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and apply.poll() is None and log.read_text().count("▸ Model/") < 3:
+            time.sleep(0.1)
+        time.sleep(2)  # the fine-tunes are running, two of them on the worker
+        cluster.remove_node(worker)
+        assert apply.wait(timeout=600) == 0, log.read_text()
+    lock = json.loads((repo / "specs" / "llmops.lock").read_text())["nodes"]
+    assert sorted(lock) == ["Dataset/reviews:prepare", "Model/m0:finetune", "Model/m1:finetune", "Model/m2:finetune"]
+    for i in range(3):
+        assert (repo / "specs" / f"artifacts/model/m{i}/finetune/llmops_model.json").exists()
