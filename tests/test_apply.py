@@ -125,3 +125,19 @@ def test_resume_after_kill_9_does_not_redo_finished_nodes(tmp_path, ray_cluster)
     for nid, entry in before.items():
         assert after[nid] == entry, f"{nid} was redone"
     assert f"{40 - len(before)} applied" in resumed.stdout
+
+
+def test_a_fresh_clone_restores_every_artifact_with_pull(prompts_repo, ray_cluster, tmp_path):
+    assert apply(prompts_repo, ray_cluster, "specs", "--yes").returncode == 0
+    for args in (["add", "-A"], ["commit", "-qm", "applied"]):
+        subprocess.run(["git", *args], cwd=prompts_repo, check=True, capture_output=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(prompts_repo), str(clone)], check=True, capture_output=True)
+    assert not (clone / "specs/artifacts/prompt/p0/prompt").exists(), "artifacts are not in git"
+    pulled = run_llmops("pull", "specs", cwd=clone)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert "Restored 3 artifacts." in pulled.stdout
+    restored = json.loads((clone / "specs/artifacts/prompt/p0/prompt/prompt.json").read_text())
+    assert restored["template"] == "Hello {{ who }} from p0"
+    noop = apply(clone, ray_cluster, "specs", "--yes")
+    assert "No changes" in noop.stdout, "a clone with the lock plans nothing"
