@@ -1,18 +1,27 @@
-"""The compiler's front door: load, check, build the graph, and plan."""
+"""The compiler's front door: load, check, build the graph, and plan.
+
+The loader, the checks and the graph builder are imported when a compilation runs, not
+with this module: a plan served from ``compiler.plan_cache`` uses ``plan_against_lock``
+and must not pay for pydantic, the spec models, jinja2 or ruamel.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from compiler.checks import check_project
 from compiler.diagnostics import Diagnostic, has_errors
-from compiler.fingerprint import fingerprint_graph
-from compiler.graph import Graph, build_graph
+from compiler.fingerprint import Fingerprint
 from compiler.lockfile import Lock, read_lock
-from compiler.plan import Plan, plan_changes
-from compiler.project import Project, load_project
+from compiler.plan import GraphView, Plan, plan_changes
+
+if TYPE_CHECKING:
+    from compiler.graph import Graph
+    from compiler.project import Project
+
+Drift = Callable[[Lock], dict[str, str]]
 
 
 @dataclass
@@ -28,6 +37,10 @@ class Compilation:
 
 def compile_project(path: Path, use_cache: bool = True) -> Compilation:
     """Load and check every spec under ``path``; diagnostics come back sorted by file and line."""
+    from compiler.checks import check_project
+    from compiler.graph import build_graph
+    from compiler.project import load_project
+
     project = load_project(path, use_cache=use_cache)
     diagnostics = list(project.diagnostics)
     diagnostics.extend(check_project(project))
@@ -37,18 +50,27 @@ def compile_project(path: Path, use_cache: bool = True) -> Compilation:
 
 
 def plan_project(compilation: Compilation, lock: Lock | None = None,
-                 drift: Callable[[Lock], dict[str, str]] | None = None) -> tuple[Plan | None, list[Diagnostic]]:
+                 drift: Drift | None = None) -> tuple[Plan | None, list[Diagnostic]]:
     """The plan for a compiled project against its lock; None when there are errors.
 
     ``drift`` looks at what runs (deploy node -> what is wrong); see ``compiler.drift``.
     """
+    from compiler.fingerprint import fingerprint_graph
+
     if not compilation.ok:
         return None, compilation.diagnostics
-    problems: list[Diagnostic] = []
+    project = compilation.project
+    prints = fingerprint_graph(project, compilation.graph)
+    return plan_against_lock(project.root, compilation.graph, prints, project.specs_digest, compilation.diagnostics,
+                             lock, drift)
+
+
+def plan_against_lock(root: Path, graph: GraphView, prints: dict[str, Fingerprint], specs_digest: str,
+                      diagnostics: list[Diagnostic], lock: Lock | None = None,
+                      drift: Drift | None = None) -> tuple[Plan | None, list[Diagnostic]]:
+    """Fingerprinted nodes (compiled now, or cached) against the lock, read from ``root`` unless given."""
     if lock is None:
-        lock, problems = read_lock(compilation.project.root)
+        lock, problems = read_lock(root)
         if problems:
-            return None, [*compilation.diagnostics, *problems]
-    prints = fingerprint_graph(compilation.project, compilation.graph)
-    plan = plan_changes(compilation.graph, prints, lock, compilation.project.specs_digest, drift(lock) if drift else None)
-    return plan, compilation.diagnostics
+            return None, [*diagnostics, *problems]
+    return plan_changes(graph, prints, lock, specs_digest, drift(lock) if drift else None), diagnostics

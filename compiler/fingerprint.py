@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from compiler.data_hash import HashCache, data_md5
-from compiler.graph import Graph, Node
 from compiler.paths import resolve_inside
-from compiler.project import Project
+
+if TYPE_CHECKING:  # a cached plan builds Fingerprints without loading the spec models (compiler.plan_cache)
+    from compiler.data_hash import HashCache
+    from compiler.graph import Graph, Node
+    from compiler.project import Project
 
 # Bump a step's version when its runner's behaviour changes what it produces:
 # every node of that step is then planned as an update.
@@ -86,8 +88,17 @@ def fingerprint_node(node: Node, spec: dict[str, Any], inputs: dict[str, str], d
     return Fingerprint(value, node.step, code, spec, inputs, data)
 
 
+def data_source(project: Project, node: Node) -> str | None:
+    """The data path a node reads, as its spec writes it: only a prepare node of a file-backed dataset reads one."""
+    if node.step != "prepare":
+        return None
+    return project.resources[node.resource].spec.source.path
+
+
 def fingerprint_graph(project: Project, graph: Graph, hashes: HashCache | None = None) -> dict[str, Fingerprint]:
     """Fingerprints of every node, in topological order (inputs are always computed first)."""
+    from compiler.data_hash import HashCache, data_md5
+
     cache = hashes or HashCache(project.root)
     prints: dict[str, Fingerprint] = {}
     dumps: dict[Any, dict[str, Any]] = {}  # a gate's two nodes share one dump
@@ -97,8 +108,8 @@ def fingerprint_graph(project: Project, graph: Graph, hashes: HashCache | None =
         if dumped is None:
             dumped = dumps[node.resource] = normalized_spec(resource.spec)
         data: dict[str, str | None] = {}
-        if node.step == "prepare" and resource.spec.source.path is not None:
-            source = resource.spec.source.path
+        source = data_source(project, node)
+        if source is not None:
             target = resolve_inside(project.root, source)
             data[source] = data_md5(target, cache) if target is not None else None
         inputs = {dep: prints[dep].value for dep in node.inputs}

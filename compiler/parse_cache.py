@@ -33,20 +33,28 @@ def load_cache(root: Path) -> dict[str, list[tuple[int, int, Any]]]:
 
 
 def save_cache(root: Path, entries: dict[str, list[tuple[int, int, Any]]]) -> None:
-    """Write the cache atomically; a failure to write (read-only checkout) is not an error."""
-    target = cache_path(root)
+    """Write the cache; a failure to write (read-only checkout) is not an error."""
+    try:
+        data = marshal.dumps((_MAGIC, entries))
+    except ValueError:
+        return
+    write_cache_file(cache_path(root), data)
+
+
+def write_cache_file(target: Path, data: bytes) -> None:
+    """Write one file of ``.llmops/cache/`` atomically (readers see the old or the new); failing to is not an error."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         gitignore = target.parent.parent / ".gitignore"
         if not gitignore.exists():
             gitignore.write_text("*\n")
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".parsed-")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                marshal.dump((_MAGIC, entries), handle)
+                handle.write(data)
             os.replace(tmp, target)
         except BaseException:
             os.unlink(tmp)
             raise
-    except (OSError, ValueError):
+    except OSError:
         pass

@@ -19,5 +19,18 @@ def resolve_inside(root: Path, relative: str) -> Path | None:
 def _resolve_inside(root: str, relative: str) -> str | None:
     if os.path.isabs(relative):
         return None
-    target = os.path.realpath(os.path.join(root, relative))
+    target = _realpath(os.path.join(root, relative))
     return target if target == root or target.startswith(root.rstrip(os.sep) + os.sep) else None
+
+
+def _realpath(path: str) -> str:
+    """``os.path.realpath``, each folder resolved once: it lstats every component, and thousands of data files share a few folders."""
+    folder, leaf = os.path.split(path)
+    if leaf in ("", ".", "..") or os.path.islink(path):
+        return os.path.realpath(path)
+    return os.path.join(_realpath_folder(folder), leaf)
+
+
+@lru_cache(maxsize=4096)
+def _realpath_folder(folder: str) -> str:
+    return os.path.realpath(folder)

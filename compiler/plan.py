@@ -6,16 +6,37 @@ Pure: ``plan_changes`` takes fingerprints and a lock and returns a Plan value th
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from compiler.fingerprint import Fingerprint
-from compiler.graph import Graph
 from compiler.lockfile import Lock, LockEntry
 
 PLAN_FORMAT_VERSION = 1
 ACTIONS = ("create", "update", "delete", "no-op")
+
+
+class NodeView(Protocol):
+    """What planning reads of a node: a ``compiler.graph.Node``, or a cached plan's node of plain strings."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def step(self) -> str: ...
+    @property
+    def resource(self) -> object: ...  # its str() is Kind/name
+    @property
+    def inputs(self) -> tuple[str, ...]: ...
+
+
+class GraphView(Protocol):
+    """Nodes in topological order: a ``compiler.graph.Graph``, or a cached plan's (which imports no spec model)."""
+
+    @property
+    def nodes(self) -> Mapping[str, NodeView]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +94,14 @@ class Plan:
                 "summary": self.summary, "changes": [c.to_dict() for c in self.changes]}
 
 
+def specs_digest(files: Mapping[str, str]) -> str:
+    """One hash over every spec file's path and sha256: what a plan was made from (apply refuses other specs)."""
+    h = hashlib.sha256()
+    for path in sorted(files):
+        h.update(f"{path}\0{files[path]}\n".encode())
+    return h.hexdigest()
+
+
 def _leaf_diff(old: Any, new: Any, path: str = "spec") -> list[tuple[str, Any, Any]]:
     """Field-level differences between two normalized specs."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -124,7 +153,7 @@ def _md5(value: str | None) -> str:
     return value[:8] if value else "missing"
 
 
-def plan_changes(graph: Graph, prints: dict[str, Fingerprint], lock: Lock, specs_digest: str,
+def plan_changes(graph: GraphView, prints: dict[str, Fingerprint], lock: Lock, specs_digest: str,
                  drift: dict[str, str] | None = None) -> Plan:
     """Pure: every node as create / update / no-op, and lock entries without a node as delete.
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from compiler.diagnostics import Diagnostic, error, warning
 from compiler.discover import find_spec_files, project_root
 from compiler.parse_cache import load_cache, save_cache
+from compiler.plan import specs_digest
 from compiler.resources import Resource, to_resource
 from compiler.yaml_source import ParsedDoc, decode, parse_documents, reparse_document
 from llmops_spec import Ref
@@ -29,10 +30,7 @@ class Project:
     @property
     def specs_digest(self) -> str:
         """One hash over every spec file's path and content: what a saved plan was made from."""
-        h = hashlib.sha256()
-        for path in sorted(self.files):
-            h.update(f"{path}\0{self.files[path]}\n".encode())
-        return h.hexdigest()
+        return specs_digest(self.files)
 
     def of_kind(self, kind: str) -> list[Resource]:
         return [r for r in self.resources.values() if r.kind == kind]

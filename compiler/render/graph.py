@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from compiler.graph import Graph
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a cached plan renders its Mermaid graph without loading the spec models
+    from compiler.graph import Graph
 
 
 def render_graph_text(graph: Graph) -> str:

@@ -18,7 +18,7 @@ from runners.files import write_atomic
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when nothing changes, 2 when something does, 1 on error.")
 @click.option("--show-unchanged", is_flag=True, help="List unchanged nodes too.")
-@click.option("--no-cache", is_flag=True, help="Parse every file afresh.")
+@click.option("--no-cache", is_flag=True, help="Compile every file afresh (no parse cache, no cached compilation).")
 @click.option("--refresh/--no-refresh", default=True, show_default=True,
               help="Check that deployments serve what the lock says (drift), through the Ray dashboard.")
 @click.pass_context
@@ -26,12 +26,13 @@ def command(ctx: click.Context, path: Path | None, out: Path | None, fmt: str, d
             show_unchanged: bool, no_cache: bool, refresh: bool) -> None:
     """Diff the specs under PATH against llmops.lock."""
     short_lived_gc()
-    from compiler import compile_project, plan_project
+    from compiler.discover import project_root
+    from compiler.plan_cache import plan_path
     from compiler.render.plan import render_plan_json, render_plan_markdown, render_plan_text
 
-    compilation = compile_project(path or default_path(), use_cache=not no_cache)
-    plan, diagnostics = plan_project(compilation, drift=drift_check(compilation.project.root, refresh))
-    root = compilation.project.root
+    target = path or default_path()  # a cached plan (nothing moved since the last) imports no spec model
+    planned = plan_path(target, use_cache=not no_cache, drift=drift_check(project_root(target), refresh))
+    plan, diagnostics, root = planned.plan, planned.diagnostics, planned.root
     if plan is None:
         print_diagnostics(rebase(diagnostics, root), "text" if fmt != "json" else "json")
         ctx.exit(1)
@@ -43,11 +44,11 @@ def command(ctx: click.Context, path: Path | None, out: Path | None, fmt: str, d
     if fmt == "json":
         click.echo(render_plan_json(plan), nl=False)
     elif fmt == "markdown":
+        from compiler.plan_cache import PlanGraph
         from compiler.render.graph import render_mermaid
-        from compiler.graph import Graph
 
         changed = {c.node: c.action for c in plan.changes if c.action != "no-op"}
-        subgraph = Graph({nid: n for nid, n in compilation.graph.nodes.items() if nid in changed})
+        subgraph = PlanGraph({nid: n for nid, n in planned.graph.nodes.items() if nid in changed})
         click.echo(render_plan_markdown(plan, render_mermaid(subgraph, changed) if subgraph.nodes else None), nl=False)
         click.echo("\n" + plan_section(path or default_path(), plan.specs_digest, "markdown", not no_cache), nl=False)
     else:

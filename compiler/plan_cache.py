@@ -1,0 +1,266 @@
+"""The whole compilation behind ``llmops plan``, cached: dbt's partial parsing, SQLMesh's snapshot cache.
+
+A warm plan spent its time importing pydantic, jinja2 and ruamel and re-validating specs
+that had not changed. Planning needs far less than a compilation: the warnings, the
+graph's nodes and every node's Fingerprint. Those are kept here as plain data (marshal)
+under a key over everything a compilation reads:
+
+* the code: every module of ``compiler`` and ``llmops_spec`` by stat signature (which
+  stands in for the llmops version: any install or edit changes it), ``STEP_CODE_VERSIONS``,
+  the Python version, and the installed pydantic, ruamel.yaml, jinja2, orjson and CEL;
+* the spec files: each one's path and sha256 (their ``specs_digest``), read and hashed
+  afresh on every run, as the benchmark's floor does;
+* the data the fingerprints read: where each dataset path resolves, and the stat
+  signature (size, mtime_ns, inode) of the file, of every file of a folder, and of its
+  ``.dvc`` file, present or absent.
+
+On a hit, ``plan`` imports none of pydantic, the spec models, jinja2 or ruamel. A miss, or
+``--no-cache``, compiles in full and refreshes the cache. A compilation with errors is
+never cached, and neither is one whose data moved while it was read, or was modified too
+recently for its mtime to tell a later change apart (git's "racily clean" files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import marshal
+import os
+import stat
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compiler.compile import Drift, plan_against_lock
+from compiler.diagnostics import Diagnostic, Severity
+from compiler.discover import find_spec_paths, project_root
+from compiler.fingerprint import STEP_CODE_VERSIONS, Fingerprint
+from compiler.parse_cache import write_cache_file
+from compiler.paths import resolve_inside
+from compiler.plan import Plan, specs_digest
+
+CACHE_VERSION = 1
+_MAGIC = f"llmops-plan-{CACHE_VERSION}-{sys.version_info[0]}.{sys.version_info[1]}"
+RACY_NS = 2_000_000_000
+"""Data modified within this long before a compilation read it is not trusted to a cache: a
+later change in the same clock tick would leave its stat signature as it was."""
+_DEPENDENCIES = ("pydantic", "pydantic_core", "ruamel", "_ruamel_yaml", "jinja2", "orjson", "cel", "cel_expr_python")
+_CODE = (Path(__file__).resolve().parent, "llmops_spec")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanNode:
+    """A graph node as planning sees it: the resource as its ``Kind/name`` string, not a ``Ref``."""
+
+    id: str
+    step: str
+    resource: str
+    inputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanGraph:
+    """The graph's nodes in topological order (a ``compiler.plan.GraphView``), with no spec model behind them."""
+
+    nodes: dict[str, PlanNode]
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What planning needs from a compiled project, as plain data; a compilation with errors has none."""
+
+    root: Path
+    specs_digest: str
+    diagnostics: list[Diagnostic]  # warnings
+    graph: PlanGraph
+    fingerprints: dict[str, Fingerprint]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan (None when the specs or the lock have errors), its diagnostics, and where it came from."""
+
+    root: Path
+    plan: Plan | None
+    diagnostics: list[Diagnostic]
+    graph: PlanGraph | None
+    cached: bool
+
+
+def plan_path(path: Path, use_cache: bool = True, drift: Drift | None = None) -> Planned:
+    """The plan of the specs under ``path`` against their lock, from the cache when nothing it depends on moved."""
+    inputs = load_inputs(path) if use_cache else None
+    cached = inputs is not None
+    if inputs is None:
+        inputs, diagnostics = compile_inputs(path, use_cache)
+        if inputs is None:
+            return Planned(project_root(path), None, diagnostics, None, False)
+    plan, diagnostics = plan_against_lock(inputs.root, inputs.graph, inputs.fingerprints, inputs.specs_digest,
+                                          inputs.diagnostics, drift=drift)
+    return Planned(inputs.root, plan, diagnostics, inputs.graph, cached)
+
+
+def compile_inputs(path: Path, use_cache: bool = True) -> tuple[PlanInputs | None, list[Diagnostic]]:
+    """Compile in full and fingerprint; cache the result when it can be trusted. None when there are errors."""
+    from compiler.compile import compile_project
+    from compiler.fingerprint import data_source, fingerprint_graph
+
+    compilation = compile_project(path, use_cache=use_cache)
+    if not compilation.ok:
+        return None, compilation.diagnostics
+    project, graph = compilation.project, compilation.graph
+    sources = sorted({s for node in graph.nodes.values() if (s := data_source(project, node)) is not None})
+    started = time.time_ns()
+    before = data_state(project.root, sources)
+    prints = fingerprint_graph(project, graph)
+    after = data_state(project.root, sources)
+    nodes = {nid: PlanNode(nid, node.step, str(node.resource), node.inputs) for nid, node in graph.nodes.items()}
+    inputs = PlanInputs(project.root, project.specs_digest, compilation.diagnostics, PlanGraph(nodes), prints)
+    if before == after and _trusted(after, started):
+        key = cache_key(path, project.root, inputs.specs_digest, after)
+        save(project.root, key, sources, inputs)
+    return inputs, inputs.diagnostics
+
+
+def load_inputs(path: Path) -> PlanInputs | None:
+    """The cached inputs when the key still matches: specs read and hashed, data stat'ed; None on any doubt."""
+    try:
+        if not path.exists():
+            return None
+        root = project_root(path)
+        with open(cache_path(root), "rb") as handle:
+            magic, key, sources, payload = marshal.loads(handle.read())
+        if magic != _MAGIC:
+            return None
+        digest = _current_specs_digest(path, root)
+        if digest is None or cache_key(path, root, digest, data_state(root, sources)) != key:
+            return None
+        return _decode(root, digest, marshal.loads(payload))
+    except (OSError, EOFError, ValueError, TypeError, KeyError):
+        return None
+
+
+def cache_path(root: Path) -> Path:
+    return root / ".llmops" / "cache" / "plan.marshal"
+
+
+def cache_key(path: Path, root: Path, digest: str, data: tuple) -> str:
+    """One hash over the code, what was asked for, the spec files' content and the data's stat signatures."""
+    body = (_MAGIC, code_state(), str(path.resolve()), str(root), digest, data)
+    return hashlib.sha256(repr(body).encode()).hexdigest()  # not marshal: its bytes depend on object sharing
+
+
+def _current_specs_digest(path: Path, root: Path) -> str | None:
+    """``specs_digest`` of the spec files as they are now; None when one cannot be read as the loader would."""
+    base = str(root).rstrip(os.sep) + os.sep
+    files: dict[str, str] = {}
+    for text in find_spec_paths(path.resolve()):
+        if not text.startswith(base):  # the loader names such a file differently: leave it to a compilation
+            return None
+        with open(text, "rb") as handle:
+            files[text[len(base):].replace(os.sep, "/")] = hashlib.sha256(handle.read()).hexdigest()
+    return specs_digest(files)
+
+
+def _signature(path: str) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def data_state(root: Path, sources: list[str]) -> tuple:
+    """Per data path: where it resolves, and the signatures of its ``.dvc`` file and of the file or folder's files."""
+    state = []
+    for source in sources:
+        target = resolve_inside(root, source)
+        if target is None:
+            state.append((source, None, None, None))
+            continue
+        text = str(target)
+        own = _signature(text)
+        if own is not None and stat.S_ISDIR(own[0]):  # as data_md5 walks a folder
+            files = sorted(p for p in target.rglob("*") if p.is_file())
+            own = tuple((p.relative_to(target).as_posix(), _signature(str(p))) for p in files)
+        state.append((source, text, _signature(text + ".dvc"), own))
+    return tuple(state)
+
+
+def _mtimes(entry: Any) -> list[int]:
+    """Every mtime in one source's state: a signature, a folder's (name, signature) pairs, or None."""
+    if not entry:
+        return []
+    if isinstance(entry[0], int):
+        return [entry[2]]
+    return [m for _, sig in entry for m in _mtimes(sig)]
+
+
+def _trusted(state: tuple, started_ns: int) -> bool:
+    """Every source was there as the checks said, and none was modified too recently for its mtime to tell."""
+    for _, target, dvc, own in state:
+        if target is None or (dvc is None and own is None):
+            return False
+        if any(m >= started_ns - RACY_NS for m in _mtimes(dvc) + _mtimes(own)):
+            return False
+    return True
+
+
+def code_state() -> tuple:
+    """What the compiler's output depends on besides the specs and data: its code and the libraries it runs on."""
+    files = []
+    for package in _CODE:
+        folder = package if isinstance(package, Path) else _package_folder(package)
+        if folder is None:
+            return ("unknown", package)
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            files.extend((os.path.join(dirpath, name), _signature(os.path.join(dirpath, name)))
+                         for name in sorted(filenames) if name.endswith(".py"))
+    libraries = []
+    for name in _DEPENDENCIES:
+        spec = importlib.machinery.PathFinder.find_spec(name)  # finds without importing, even a namespace package
+        if spec is None:
+            libraries.append((name, None))
+            continue
+        where = spec.origin or next(iter(spec.submodule_search_locations or ()), "")
+        package = spec.origin is not None and spec.submodule_search_locations is not None  # .../site/name/__init__.py
+        site = os.path.dirname(os.path.dirname(where) if package else where)
+        # The folder that holds the library changes when any distribution there is installed or upgraded.
+        libraries.append((name, where, _signature(where), _signature(site)))
+    return (sorted(STEP_CODE_VERSIONS.items()), files, libraries)
+
+
+def _package_folder(name: str) -> str | None:
+    spec = importlib.util.find_spec(name)
+    locations = spec.submodule_search_locations if spec is not None else None
+    return next(iter(locations), None) if locations else None
+
+
+def save(root: Path, key: str, sources: list[str], inputs: PlanInputs) -> None:
+    """The payload is marshalled apart, so a miss reads the key without decoding 10,000 fingerprints."""
+    write_cache_file(cache_path(root), marshal.dumps((_MAGIC, key, sources, marshal.dumps(_encode(inputs)))))
+
+
+def _encode(inputs: PlanInputs) -> tuple:
+    diagnostics = [(d.file, d.line, d.col, d.code, d.severity.value, d.message, d.hint) for d in inputs.diagnostics]
+    nodes = []
+    for nid, node in inputs.graph.nodes.items():
+        fp = inputs.fingerprints[nid]
+        nodes.append((nid, node.step, node.resource, node.inputs, fp.value, fp.step, fp.code, fp.spec, fp.inputs, fp.data))
+    return (diagnostics, nodes)
+
+
+def _decode(root: Path, digest: str, payload: tuple) -> PlanInputs:
+    diagnostics, rows = payload
+    nodes: dict[str, PlanNode] = {}
+    prints: dict[str, Fingerprint] = {}
+    for nid, step, resource, inputs, value, fp_step, code, spec, fp_inputs, data in rows:
+        nodes[nid] = PlanNode(nid, step, resource, inputs)
+        prints[nid] = Fingerprint(value, fp_step, code, spec, fp_inputs, data)
+    found = [Diagnostic(file, line, col, code, Severity(severity), message, hint)
+             for file, line, col, code, severity, message, hint in diagnostics]
+    return PlanInputs(root, digest, found, PlanGraph(nodes), prints)
