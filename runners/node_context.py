@@ -72,6 +72,7 @@ def node_context(project: Project, store: Store, node: Node, out: Path, prints: 
                 extra["baseline_source"] = {"deployment": str(spec.baseline.deployment), "fingerprint": deployed.fingerprint}
     if node.step == "deploy":
         extra["gate_metrics"] = {str(gate): _evaluation(store, gate) for gate in spec.requires}
+        extra["serving_inputs"] = {dep: prints[dep].value for dep in node.inputs if not dep.startswith("EvalGate/")}
     return StepContext(root=project.root, node=node.id, step=node.step, resource=str(node.resource), spec=spec,
                        out=out, inputs=inputs, specs=specs, fingerprint=prints[node.id].value, extra=extra)
 

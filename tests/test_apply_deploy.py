@@ -131,6 +131,12 @@ def test_prepare_train_gate_deploy_drift_canary_teardown(tmp_path, ray_cluster):
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert request(deployed["url"], {"text": "awful broken"})["version"] == deployed["version"]
 
+    # 3a. A gate setting edited re-checks the deployment but rolls nothing new out.
+    write_project(repo / "specs", {"gate.yaml": specs(min_samples=30)["gate.yaml"]})
+    rechecked = apply()
+    assert rechecked.returncode == 0, rechecked.stdout + rechecked.stderr
+    assert f"already serving {deployed['version']}" in rechecked.stdout
+
     # 3. A gate the model cannot pass (too few samples: it fails closed) stops the deployment (exit 3);
     #    the old version keeps serving.
     write_project(repo / "specs", {"gate.yaml": specs(min_samples=1000)["gate.yaml"]})

@@ -8,6 +8,7 @@ rollout swaps at once. ``teardown`` deletes the app of a Deployment removed from
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import urllib.error
@@ -19,8 +20,14 @@ from runners.files import write_atomic
 from runners.step import NodeFailed, StepContext, StepResult
 
 
-def version_name(fingerprint: str) -> str:
-    return f"v-{fingerprint[:12]}"
+def version_name(what_serves: dict[str, Any]) -> str:
+    """The version of what answers requests: the model and prompt fingerprints and the serve settings.
+
+    Not the deploy node's fingerprint: a gate threshold edited re-checks the deployment but
+    changes nothing that serves, so it must not roll a new version out.
+    """
+    digest = hashlib.sha256(json.dumps(what_serves, sort_keys=True).encode()).hexdigest()
+    return f"v-{digest[:12]}"
 
 
 def _sample(prompt: dict[str, Any] | None) -> dict[str, Any]:
@@ -82,7 +89,8 @@ def deploy(ctx: StepContext, cluster: Cluster, running_version: dict[str, Any] |
     app = ctx.resource.split("/", 1)[1]
     model_dir = ctx.input(spec.model) / "model"
     prompt = json.loads((ctx.input(spec.prompt) / "prompt.json").read_text()) if spec.prompt else None
-    new = version_name(ctx.fingerprint)
+    new = version_name({"inputs": ctx.extra.get("serving_inputs", {}), "serve": spec.serve.model_dump(mode="json"),
+                        "env_vars": spec.env_vars})
     versions = {new: {"model_dir": str(ctx.input(spec.model)), "prompt": prompt}}
     if not model_dir.exists():
         raise NodeFailed(f"{ctx.resource}: the model folder {model_dir} is missing", "run `llmops pull`", retryable=False)
@@ -90,6 +98,16 @@ def deploy(ctx: StepContext, cluster: Cluster, running_version: dict[str, Any] |
     url = f"http://127.0.0.1:{cluster.serve_port}{spec.serve.route_prefix}"
     sample = _sample(prompt)
     old = (running_version or {}).get("version")
+
+    def result(history: list[dict[str, Any]], summary: str) -> StepResult:
+        record = {"app": app, "url": url, "route_prefix": spec.serve.route_prefix, "version": new,
+                  "config": versions[new], "replaced": old if old != new else None, "rollout": history,
+                  "dashboard_url": cluster.dashboard_url, "address": cluster.address}
+        write_atomic(ctx.out / "deployment.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+        return StepResult(metrics=dict(ctx.extra.get("gate_metrics", {})), summary=summary, details=record)
+
+    if old == new and _app_serves(app, new):  # nothing that serves changed (say, a gate threshold): just re-check it
+        return result([{"percent": 100, "probe": _probe(url, sample, {new})}], f"already serving {new} at {url}")
     steps: list[int] = [100]
     if spec.rollout.strategy == "canary" and old and old != new and _app_serves(app, old):
         versions = {old: running_version["config"], **versions}
@@ -102,12 +120,8 @@ def deploy(ctx: StepContext, cluster: Cluster, running_version: dict[str, Any] |
         _wait_running(app, timeout)
         answer = _probe(url, sample, set(weights))
         history.append({"percent": percent, "weights": weights, "probe": answer})
-    record = {"app": app, "url": url, "route_prefix": spec.serve.route_prefix, "version": new,
-              "config": versions[new], "replaced": old if old != new else None, "rollout": history,
-              "dashboard_url": cluster.dashboard_url, "address": cluster.address}
-    write_atomic(ctx.out / "deployment.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
     summary = f"serving {new} at {url}" + (f" (canary {' -> '.join(f'{s}%' for s in steps)} from {old})" if len(steps) > 1 else "")
-    return StepResult(metrics=dict(ctx.extra.get("gate_metrics", {})), summary=summary, details=record)
+    return result(history, summary)
 
 
 def _app_serves(app: str, version: str) -> bool:
