@@ -145,4 +145,5 @@ BUILTIN: list[Rule] = [
 ]
 """The pack, in code order. Codes are stable: docs/diagnostics.md lists them."""
 
-CODES: dict[str, str] = {rule.code: rule.message for rule in BUILTIN}
+BUILTIN_NAMES = frozenset(rule.id for rule in BUILTIN)
+"""What a Waiver may name as ``Policy/<name>`` without a Policy resource of that name."""

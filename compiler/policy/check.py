@@ -8,7 +8,7 @@ from typing import Any
 from compiler.checks.cel_rules import _located
 from compiler.compile import Compilation
 from compiler.policy.builtin import BUILTIN
-from compiler.policy.context import RuleContext
+from compiler.policy.context import VARIABLES, RuleContext
 from compiler.policy.engine import CompileError, activation, compile_rule, evaluate
 from compiler.policy.lineage import RESOURCE_KINDS, build_lineage
 from compiler.policy.report import Finding, PolicyReport
@@ -30,8 +30,7 @@ def _uncompilable(rule: Rule, error: CompileError) -> Finding:
     return Finding(rule.id, COMPILE_CODE, rule.severity, rule.source.ref,
                    f"the rule of policy {rule.id} does not compile: {error.message}",
                    where.file, where.line, where.col,
-                   "rules are CEL over the variables resource, labels, inputs, upstream, downstream, data and "
-                   "secrets (docs/policy.md)")
+                   f"a rule is CEL over the variables {', '.join(VARIABLES)} (docs/policy.md)")
 
 
 def _point(resource: Resource, path: PathKey) -> tuple[int, int]:
@@ -107,11 +106,16 @@ def check_policies(compilation: Compilation, today: dt.date | None = None) -> Po
     secrets = find_secrets(project) if any("secrets" in rule.variables for rule, _ in compiled) else {}
     context = RuleContext(project, lineage, secrets)
     by_kind = {kind: [(r, p) for r, p in compiled if not r.kinds or kind in r.kinds] for kind in RESOURCE_KINDS}
+    reads: dict[tuple[int, ...], frozenset[str]] = {}  # what each combination of matching rules reads
     for ref, labels in lineage.labels.items():
         matching = [(r, p) for r, p in by_kind[ref.kind] if r.applies_to(ref.kind, ref.name, labels)]
         if not matching:
             continue
-        variables = context.variables(ref, frozenset().union(*(rule.variables for rule, _ in matching)))
+        key = tuple(id(rule) for rule, _ in matching)
+        names = reads.get(key)
+        if names is None:
+            names = reads[key] = frozenset().union(*(rule.variables for rule, _ in matching))
+        variables = context.variables(ref, names)
         bound = activation(variables)
         for rule, program in matching:
             outcome = evaluate(program, bound)

@@ -43,6 +43,7 @@ class RuleContext:
         self._dumps: dict[Ref, dict[str, Any]] = {}
         self._entries: dict[Ref, dict[str, Any]] = {}
         self._slices: dict[Ref, dict[str, Any]] = {}
+        self._plans: dict[frozenset[str], tuple[bool, tuple[str, ...] | None, tuple[str, ...], bool]] = {}
 
     def resource(self, ref: Ref) -> dict[str, Any]:
         known = self._dumps.get(ref)
@@ -50,7 +51,7 @@ class RuleContext:
             known = self._dumps[ref] = dump(self.project.resources[ref])
         return known
 
-    def partial(self, ref: Ref, spec_fields: list[str]) -> dict[str, Any]:
+    def partial(self, ref: Ref, spec_fields: tuple[str, ...]) -> dict[str, Any]:
         """The document with only the spec fields rules read (converting the rest would be most of the cost)."""
         known = self._dumps.get(ref)
         if known is not None:
@@ -97,17 +98,20 @@ class RuleContext:
             groups[GROUPS[ref.kind]].append(self.entry(ref, with_spec))
         return groups
 
-    def variables(self, ref: Ref, names: Iterable[str]) -> dict[str, Any]:
-        """The named variables of resource ``ref``."""
-        lineage = self.lineage
-        specs = ENTRY_SPECS in names
+    def variables(self, ref: Ref, names: frozenset[str]) -> dict[str, Any]:
+        """The named variables of resource ``ref`` (names as ``rules.variables_read`` gives them)."""
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plans[names] = _plan(names)
+        whole, spec_fields, others, specs = plan
         out: dict[str, Any] = {}
-        for name in names:
-            if name == "resource":
-                out[name] = self.resource(ref)
-            elif name == ENVELOPE and "resource" not in names:
-                out["resource"] = self.partial(ref, [n[len(SPEC_FIELD):] for n in names if n.startswith(SPEC_FIELD)])
-            elif name == "labels":
+        if whole:
+            out["resource"] = self.resource(ref)
+        elif spec_fields is not None:
+            out["resource"] = self.partial(ref, spec_fields)
+        lineage = self.lineage
+        for name in others:
+            if name == "labels":
                 out[name] = dict(lineage.labels[ref])
             elif name == "inputs":
                 out[name] = self.grouped(lineage.inputs[ref], specs)
@@ -119,5 +123,15 @@ class RuleContext:
                 out[name] = {"training": [self.data_slice(d) for d in lineage.training(ref)],
                              "evaluation": [self.data_slice(d) for d in lineage.evaluation(ref)]}
             elif name == "secrets":
-                out[name] = [{"type": hit.kind, "field": field_name(hit.path)} for hit in self.secrets.get(ref, ())]
+                hits = self.secrets.get(ref)
+                out[name] = [{"type": hit.kind, "field": field_name(hit.path)} for hit in hits] if hits else []
         return out
+
+
+def _plan(names: frozenset[str]) -> tuple[bool, tuple[str, ...] | None, tuple[str, ...], bool]:
+    """What to build for ``names``: the whole resource, or these spec fields of it (None: no resource), the rest."""
+    fields = tuple(sorted(n[len(SPEC_FIELD):] for n in names if n.startswith(SPEC_FIELD)))
+    whole = "resource" in names
+    partial = fields if ENVELOPE in names and not whole else None
+    others = tuple(n for n in VARIABLES if n != "resource" and n in names)
+    return whole, partial, others, ENTRY_SPECS in names

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from cel_expr_python import cel
+
 from compiler.policy.context import VARIABLES
 
 _WHERE = re.compile(r"<input>:(\d+):(\d+): (.*?)(?:\n|$)")
@@ -33,15 +35,11 @@ class CompileError:
 
 @lru_cache(maxsize=1)
 def _environment() -> Any:
-    from cel_expr_python import cel
-
     return cel.NewEnv(variables={name: cel.Type.DYN for name in VARIABLES})
 
 
 def compile_rule(expression: str) -> Any | CompileError:
     """The compiled rule, or why it cannot be: a syntax error, an unknown variable, a result that is not a bool."""
-    from cel_expr_python import cel
-
     try:
         program = _environment().compile(expression)
     except RuntimeError as exc:
@@ -70,8 +68,6 @@ def activation(variables: Mapping[str, Any]) -> Any:
 
 def evaluate(program: Any, bound: Any) -> bool | str:
     """True or False, or the engine's error (a missing field, a type mismatch) as a message."""
-    from cel_expr_python import cel
-
     value = program.eval(bound)
     result = value.value()
     if result is True or result is False:

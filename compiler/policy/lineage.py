@@ -12,10 +12,10 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Container, Iterable, Mapping
 from types import MappingProxyType
+from typing import Any
 
 from compiler.graph import KIND_ORDER
 from compiler.project import Project
-from compiler.resources import Resource
 from llmops_spec import Ref
 
 RESOURCE_KINDS = ("Dataset", "Prompt", "Model", "EvalGate", "Deployment")
@@ -30,12 +30,13 @@ def sort_refs(refs: set[Ref]) -> tuple[Ref, ...]:
     return tuple(sorted(refs, key=lambda r: (KIND_ORDER.get(r.kind, 99), r.name, r.output or "")))
 
 
-def _inputs(project: Project, resource: Resource) -> tuple[Ref, ...]:
+def _inputs(valid: Container[Ref], own: Ref, spec: Any) -> tuple[Ref, ...]:
+    """The valid resources ``own`` reads, once each, in reference order."""
     seen: dict[Ref, None] = {}
-    for ref in resource.spec.upstream():
-        target = project.resources.get(ref.resource)
-        if target is not None and target.spec is not None and ref.resource != resource.ref:
-            seen[ref.resource] = None
+    for ref in spec.upstream():
+        whole = ref if ref.output is None else Ref(ref.kind, ref.name)
+        if whole in valid and whole != own:
+            seen[whole] = None
     return tuple(seen)
 
 
@@ -86,7 +87,7 @@ class Lineage:
     def __init__(self, project: Project) -> None:
         self.project = project
         valid = {ref: r for ref, r in project.resources.items() if r.spec is not None and r.kind in RESOURCE_KINDS}
-        self.inputs: dict[Ref, tuple[Ref, ...]] = {ref: _inputs(project, r) for ref, r in valid.items()}
+        self.inputs: dict[Ref, tuple[Ref, ...]] = {ref: _inputs(valid, ref, r.spec) for ref, r in valid.items()}
         self.labels: dict[Ref, Mapping[str, str]] = {}
         for ref in _postorder(self.inputs):
             self.labels[ref] = _inherit(valid[ref].labels, [self.labels[p] for p in self.inputs[ref] if p in self.labels])
@@ -95,6 +96,7 @@ class Lineage:
         self._training: dict[Ref, tuple[Ref, ...]] = {}
         self._redacted: dict[Ref, bool] = {}
         self._provenance: dict[Ref, Mapping[str, str]] = {}
+        self._sources: dict[Ref, Mapping[str, str]] = {}
 
     def upstream(self, ref: Ref) -> frozenset[Ref]:
         """Everything ``ref`` reads, directly or through others."""
@@ -153,29 +155,25 @@ class Lineage:
         """
         known = self._provenance.get(data)
         if known is None:
-            known = self._provenance[data] = MappingProxyType(_trace(self.project, data))
+            whole = Ref(data.kind, data.name)
+            known = self._provenance[data] = MappingProxyType({**self._source(whole), str(whole): data.output or WHOLE})
         return known
 
-
-def _trace(project: Project, data: Ref) -> dict[str, str]:
-    chain: list[tuple[Ref, str]] = []
-    seen: set[Ref] = set()
-    current: Ref | None = data
-    origin: str | None = None
-    while current is not None and current.resource not in seen:
-        seen.add(current.resource)
-        chain.append((current.resource, current.output or WHOLE))
-        resource = project.get(current)
-        spec = resource.spec if resource is not None and resource.kind == "Dataset" else None
-        if spec is None:
-            break
-        if spec.source.dataset is None:
-            origin = posixpath.normpath(spec.source.path)
-            break
-        current = spec.source.dataset
-    traced = {origin: WHOLE} if origin is not None else {}
-    traced.update((str(ref), taken) for ref, taken in reversed(chain))
-    return traced
+    def _source(self, dataset: Ref) -> Mapping[str, str]:
+        """The provenance of what ``dataset`` reads: its file, or the data it derives from (a cycle ends the chain)."""
+        known = self._sources.get(dataset)
+        if known is None:
+            self._sources[dataset] = {}  # an edge closing a derivation cycle (E204) adds nothing
+            resource = self.project.resources.get(dataset)
+            spec = resource.spec if resource is not None and resource.kind == "Dataset" else None
+            if spec is None:
+                known = {}
+            elif spec.source.dataset is None:
+                known = {posixpath.normpath(spec.source.path): WHOLE}
+            else:
+                known = dict(self.provenance(spec.source.dataset))
+            self._sources[dataset] = known
+        return known
 
 
 def _training(project: Project, ref: Ref, memo: dict[Ref, tuple[Ref, ...]]) -> tuple[Ref, ...]:
