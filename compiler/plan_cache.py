@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler.compile import Drift, plan_against_lock
+from compiler.compile import Compilation, Drift, plan_against_lock
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.discover import find_spec_paths, project_root
 from compiler.fingerprint import STEP_CODE_VERSIONS, Fingerprint
@@ -81,36 +81,41 @@ class PlanInputs:
 
 @dataclass(frozen=True)
 class Planned:
-    """A plan (None when the specs or the lock have errors), its diagnostics, and where it came from."""
+    """A plan (None when the specs or the lock have errors), its diagnostics, and where it came from.
+
+    ``compilation`` is the full compilation when there was one (a miss): what else the command
+    shows (the policy verdict) can reuse it instead of compiling the specs a second time.
+    """
 
     root: Path
     plan: Plan | None
     diagnostics: list[Diagnostic]
     graph: PlanGraph | None
     cached: bool
+    compilation: Compilation | None = None
 
 
 def plan_path(path: Path, use_cache: bool = True, drift: Drift | None = None) -> Planned:
     """The plan of the specs under ``path`` against their lock, from the cache when nothing it depends on moved."""
+    compilation = None
     inputs = load_inputs(path) if use_cache else None
-    cached = inputs is not None
     if inputs is None:
-        inputs, diagnostics = compile_inputs(path, use_cache)
+        compilation, inputs = compile_inputs(path, use_cache)
         if inputs is None:
-            return Planned(project_root(path), None, diagnostics, None, False)
+            return Planned(compilation.project.root, None, compilation.diagnostics, None, False, compilation)
     plan, diagnostics = plan_against_lock(inputs.root, inputs.graph, inputs.fingerprints, inputs.specs_digest,
                                           inputs.diagnostics, drift=drift)
-    return Planned(inputs.root, plan, diagnostics, inputs.graph, cached)
+    return Planned(inputs.root, plan, diagnostics, inputs.graph, compilation is None, compilation)
 
 
-def compile_inputs(path: Path, use_cache: bool = True) -> tuple[PlanInputs | None, list[Diagnostic]]:
-    """Compile in full and fingerprint; cache the result when it can be trusted. None when there are errors."""
+def compile_inputs(path: Path, use_cache: bool = True) -> tuple[Compilation, PlanInputs | None]:
+    """Compile in full and fingerprint; cache the result when it can be trusted. No inputs when there are errors."""
     from compiler.compile import compile_project
     from compiler.fingerprint import data_source, fingerprint_graph
 
     compilation = compile_project(path, use_cache=use_cache)
     if not compilation.ok:
-        return None, compilation.diagnostics
+        return compilation, None
     project, graph = compilation.project, compilation.graph
     sources = sorted({s for node in graph.nodes.values() if (s := data_source(project, node)) is not None})
     started = time.time_ns()
@@ -122,7 +127,7 @@ def compile_inputs(path: Path, use_cache: bool = True) -> tuple[PlanInputs | Non
     if before == after and _trusted(after, started):
         key = cache_key(path, project.root, inputs.specs_digest, after)
         save(project.root, key, sources, inputs)
-    return inputs, inputs.diagnostics
+    return compilation, inputs
 
 
 def load_inputs(path: Path) -> PlanInputs | None:

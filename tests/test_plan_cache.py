@@ -218,3 +218,20 @@ def test_the_cli_prints_the_same_from_the_cache_in_every_format(example):
         cached = run_llmops("plan", str(example), "--format", fmt, cwd=REPO)
         compiled = run_llmops("plan", str(example), "--format", fmt, "--no-cache", cwd=REPO)
         assert (cached.returncode, cached.stdout, cached.stderr) == (compiled.returncode, compiled.stdout, compiled.stderr)
+
+
+def test_folders_resolved_once_resolve_as_realpath_does(tmp_path):
+    from compiler.paths import _realpath, resolve_inside
+
+    root = tmp_path / "root"
+    (root / "data/real").mkdir(parents=True)
+    (root / "data/real/f.jsonl").write_text("x")
+    (root / "data/linked").symlink_to("real")
+    (root / "data/leaf.jsonl").symlink_to("real/f.jsonl")
+    (root / "data/out.jsonl").symlink_to(tmp_path)
+    for relative in ("data/real/f.jsonl", "data/linked/f.jsonl", "data/leaf.jsonl", "data/linked/../real/f.jsonl",
+                     "data/missing/x.jsonl", "data/linked/..", "data/out.jsonl", "../root/data/leaf.jsonl", "."):
+        joined = str(root / relative)
+        assert _realpath(joined) == os.path.realpath(joined), relative
+    assert resolve_inside(root, "data/out.jsonl") is None and resolve_inside(root, "/etc/passwd") is None
+    assert resolve_inside(root, "data/linked/f.jsonl") == root / "data/real/f.jsonl"
