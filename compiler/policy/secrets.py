@@ -30,12 +30,15 @@ from compiler.yaml_source import PathKey
 from llmops_spec import Ref
 
 _SEPARATOR = b"\0"
-_STEMS = (b"key", b"pass", b"pwd", b"secret", b"token", b"contrase", b"aws", b"auth")  # the keyword detector's words
+_STEMS = (b"key", b"pass", b"pw", b"secret", b"token", b"contrase", b"aws", b"auth")  # the keyword detectors' words
 _LITERALS = (b"eyJ", b"://", b"AccountKey=", b"PRIVATE KEY", b"PuTTY-User-Key", b"_authToken", b"sq0csp-", b"SG.",
-             b"pypi-", b"GR1348941", b"hf_")
-_PREFIXED = {b"xox": re.compile(rb"xox[a-z]-"), b"gl": re.compile(rb"gl[a-z]{2,5}-"),
-             b"AKC": re.compile(rb"AKC[A-Za-z0-9]{10}"), b"AP": re.compile(rb"AP[\dA-F][A-Za-z0-9]{8}")}
-_HEX = re.compile(r"[0-9a-f]{7,64}")  # a pinned commit or content hash: no detector flags one without a keyword key
+             b"pypi-", b"GR1348941", b"hf_", b"_live_")
+_PREFIXED = {b"xox": re.compile(rb"xox[a-z]-"), b"gl": re.compile(rb"gl[a-z]{2,5}-"), b"gh": re.compile(rb"gh[pousr]_"),
+             b"AKC": re.compile(rb"AKC[A-Za-z0-9]{10}"), b"AP": re.compile(rb"AP[\dA-F][A-Za-z0-9]{8}"),
+             b"-us": re.compile(rb"-us\d")}
+_HEX = re.compile(r"[0-9a-f]{7,64}")
+_HEX_RUN = re.compile(rb"[0-9a-f]{7,64}")
+"""A pinned commit or content hash: with the marks above (a keyword, a prefix, ``-us1``), no detector flags one."""
 
 
 def _table(classes: dict[bytes, bytes]) -> bytes:
@@ -50,8 +53,8 @@ def _table(classes: dict[bytes, bytes]) -> bytes:
 _DIGITS = b"0123456789"
 _ALNUM = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" + _DIGITS
 # Runs found as literals in a translated copy: C-speed, where Python's re is slow on patterns like [A-Za-z0-9]{20}.
+_TOKEN = (_table({_ALNUM: b"a"}), b"a" * 20)  # a long token, not a hash: cloud keys, API keys, webhook ids
 _RUNS = (
-    (_table({_ALNUM: b"a"}), b"a" * 20),  # a long token: cloud keys, API keys, webhook ids
     (_table({_ALNUM + b"_-": b"w", b".": b"."}), b"w" * 23 + b"." + b"w" * 6 + b"."),  # Discord bot tokens
     (_table({_DIGITS: b"0", b":": b":"}), b"0" * 8 + b":"),  # Telegram bot tokens
 )
@@ -93,9 +96,25 @@ def _starts(parts: list[bytes]) -> list[int]:
     return starts
 
 
+def _tokens(joined: bytes) -> list[int]:
+    """Where runs of 20 or more letters and digits begin, but for runs that are hashes (lowercase hex, 7 to 64)."""
+    table, needle = _TOKEN
+    runs = joined.translate(table)
+    found: list[int] = []
+    at = runs.find(needle)
+    while at != -1:
+        start = runs.rfind(b" ", 0, at) + 1
+        end = runs.find(b" ", at)
+        end = len(runs) if end == -1 else end
+        if not _HEX_RUN.fullmatch(joined, start, end):
+            found.append(start)
+        at = runs.find(needle, end)
+    return found
+
+
 def _marks(joined: bytes) -> list[int]:
     """Positions of every mark in ``joined``; the same mark may be found more than once."""
-    positions: list[int] = []
+    positions = _tokens(joined)
     for table, run in _RUNS:
         positions += _occurrences(joined.translate(table), run)
     for literal in _LITERALS:
