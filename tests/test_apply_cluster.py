@@ -14,27 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import git_repo, run_llmops, write_project
-from test_apply_deploy import rows
+from test_apply_deploy import rows, tiny_classifier
 
 pytestmark = pytest.mark.slow
-
-
-def model(name: str, seed: int) -> str:
-    return textwrap.dedent(f"""
-        apiVersion: llmops/v1
-        kind: Model
-        metadata: {{name: {name}}}
-        spec:
-          base: {{config: {{architecture: bert, vocab_size: 512, hidden_size: 32, num_hidden_layers: 1,
-                           num_attention_heads: 2, intermediate_size: 64}}}}
-          task: sequence-classification
-          labels: [neg, pos]
-          finetune:
-            dataset: Dataset/reviews@train
-            method: full
-            training: {{epochs: 40, learning_rate: 0.005, batch_size: 16, max_seq_len: 16, seed: {seed}}}
-          resources: {{num_cpus: 1}}
-        """)
 
 
 @pytest.fixture
@@ -72,7 +54,7 @@ def test_apply_survives_losing_a_worker_node(tmp_path, two_nodes):
           columns: {id: string, text: string, label: string, lang: string}
           splits: {train: 0.75, eval: 0.25, seed: 1}
         """)}
-    files.update({f"model-{i}.yaml": model(f"m{i}", i) for i in range(3)})
+    files.update({f"model-{i}.yaml": tiny_classifier(f"m{i}", epochs=40, seed=i) for i in range(3)})
     write_project(repo / "specs", files)
     git_repo(repo)
     assert run_llmops("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo).returncode == 0

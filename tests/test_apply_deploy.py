@@ -29,6 +29,25 @@ def rows(n: int = 240, seed: int = 7) -> str:
     return "\n".join(out) + "\n"
 
 
+def tiny_classifier(name: str, epochs: int, seed: int) -> str:
+    """A 1-layer BERT built from config (tokenizer trained on the data): a real fine-tune in seconds."""
+    return textwrap.dedent(f"""
+        apiVersion: llmops/v1
+        kind: Model
+        metadata: {{name: {name}}}
+        spec:
+          base: {{config: {{architecture: bert, vocab_size: 512, hidden_size: 32, num_hidden_layers: 1,
+                           num_attention_heads: 2, intermediate_size: 64}}}}
+          task: sequence-classification
+          labels: [neg, pos]
+          finetune:
+            dataset: Dataset/reviews@train
+            method: full
+            training: {{epochs: {epochs}, learning_rate: 0.005, batch_size: 16, max_seq_len: 16, seed: {seed}}}
+          resources: {{num_cpus: 1}}
+        """)
+
+
 def specs(accuracy_min: float = 0.6, min_samples: int = 20, replicas: int = 1, epochs: int = 15, with_deployment: bool = True) -> dict[str, str]:
     files = {
         "data/reviews.jsonl": rows(),
@@ -43,21 +62,7 @@ def specs(accuracy_min: float = 0.6, min_samples: int = 20, replicas: int = 1, e
                 - dedup: {columns: [text]}
               splits: {train: 0.75, eval: 0.25, seed: 1, stratify_by: label}
             """,
-        "model.yaml": f"""
-            apiVersion: llmops/v1
-            kind: Model
-            metadata: {{name: sentiment}}
-            spec:
-              base: {{config: {{architecture: bert, vocab_size: 512, hidden_size: 32, num_hidden_layers: 1,
-                               num_attention_heads: 2, intermediate_size: 64}}}}
-              task: sequence-classification
-              labels: [neg, pos]
-              finetune:
-                dataset: Dataset/reviews@train
-                method: full
-                training: {{epochs: {epochs}, learning_rate: 0.005, batch_size: 16, max_seq_len: 16, seed: 3}}
-              resources: {{num_cpus: 1}}
-            """,
+        "model.yaml": tiny_classifier("sentiment", epochs, seed=3),
         "gate.yaml": f"""
             apiVersion: llmops/v1
             kind: EvalGate
