@@ -148,8 +148,9 @@ class Applier:
     def _temp_dir(self, nid: str) -> Path:
         node = self.graph.nodes[nid]
         final = self.store.artifact_dir(str(node.resource), node.step)
+        for stale in final.parent.glob(f".{final.name}.tmp-*"):  # left by an apply that was killed
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = final.with_name(f".{final.name}.tmp-{self.prints[nid].value[:8]}")
-        shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         return tmp
 
