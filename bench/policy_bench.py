@@ -45,7 +45,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from plan_bench import cli_env, generate_llmops, llmops_cmd, make_chains, timed  # noqa: E402
+from plan_bench import cli_env, generate_llmops, llmops_cmd, make_chains, timed
 
 TARGET_S = 2.0
 TARGET_AT = 10_000
@@ -310,6 +310,10 @@ def compare_engines(compilation: Any, repeat: int, subset: int) -> list[dict[str
     return rows
 
 
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=str(TARGET_AT), help="comma-separated N (chain resources); default %(default)s")
@@ -322,7 +326,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the generated projects")
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="llmops-policy-bench-"))
     results: dict[str, Any] = {"python": sys.version.split()[0], "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
                                "load_average": os.getloadavg(),
@@ -360,10 +363,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(results: dict[str, Any]) -> list[str]:
     load = ", ".join(f"{x:.1f}" for x in results["load_average"])
-    out = [f"llmops policy check benchmark; python {results['python']}; {results['machine']} (load average at start "
-           f"{load}); medians of {results['repeat']} runs, warm caches, wall clock", "",
-           "| N | resources | validate s | policy check s | check - validate s | check_policies s (in-process) | "
-           f"its CPU s | target < {TARGET_S:g} s |",
+    out = [(f"llmops policy check benchmark; python {results['python']}; {results['machine']} (load average at start "
+            f"{load}); medians of {results['repeat']} runs, warm caches, wall clock"), "",
+           ("| N | resources | validate s | policy check s | check - validate s | check_policies s (in-process) | "
+            f"its CPU s | target < {TARGET_S:g} s |"),
            "|---|---|---|---|---|---|---|---|"]
     for row in results["sizes"]:
         verdict = ("met" if row["check_policies_s"] < TARGET_S else "NOT MET") if row["n"] >= TARGET_AT else "n/a"
@@ -376,8 +379,8 @@ def report(results: dict[str, Any]) -> list[str]:
     if results["engines"]:
         subset = next((r["subset_resources"] for r in results["engines"] if "subset_resources" in r), 0)
         out += ["", "CEL engines, the built-in pack (compile + convert + evaluate; the variables built once by llmops):", "",
-                f"| engine | version | all resources s | evaluations | first {subset} resources s | conformance | "
-                "verdicts differing from cel-expr-python |", "|---|---|---|---|---|---|---|"]
+                (f"| engine | version | all resources s | evaluations | first {subset} resources s | conformance | "
+                 "verdicts differing from cel-expr-python |"), "|---|---|---|---|---|---|---|"]
         for row in results["engines"]:
             if "error" in row:
                 out.append(f"| {row['engine']} | {row['error']} | | | | | |")

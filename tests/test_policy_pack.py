@@ -116,6 +116,11 @@ def test_each_rule_catches_its_violation_at_the_offending_field(project, case, b
     assert report.ok is (expected[5] == "warning")
 
 
+def test_an_owner_written_as_null_is_no_owner(project):
+    prompt = clean_files()["prompt.yaml"].replace(f"owner: {OWNER}, ", "owner: null, ")
+    assert [f.code for f in check(project, clean_files(prompt_yaml=prompt)).findings] == ["P007"]
+
+
 def test_messages_name_what_is_wrong(project):
     report = check(project, edit("gate.yaml", "Dataset/tickets@eval", "Dataset/tickets@train"))
     assert report.findings[0].message.endswith("(Dataset/tickets@train shares rows with the training data Dataset/tickets@train)")

@@ -13,7 +13,7 @@ from typing import Any
 
 _PUBLIC = {"check_policies": "compiler.policy.check", "Finding": "compiler.policy.report",
            "PolicyReport": "compiler.policy.report"}
-__all__ = sorted(_PUBLIC)
+__all__ = ["Finding", "PolicyReport", "check_policies"]
 
 
 def __getattr__(name: str) -> Any:

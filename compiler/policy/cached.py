@@ -25,7 +25,7 @@ _ENGINES = ("cel-expr-python", "detect-secrets")
 
 def utc_today() -> dt.date:
     """The day by UTC, as CI runners keep it, so a waiver expires at the same moment everywhere."""
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
 def cache_file(root: Path) -> Path:

@@ -8,13 +8,14 @@ from typing import Any
 from compiler.checks.cel_rules import _located
 from compiler.compile import Compilation
 from compiler.policy.builtin import BUILTIN
+from compiler.policy.cached import utc_today
 from compiler.policy.context import VARIABLES, RuleContext
 from compiler.policy.engine import CompileError, activation, compile_rule, evaluate
 from compiler.policy.lineage import RESOURCE_KINDS, build_lineage
 from compiler.policy.report import Finding, PolicyReport
 from compiler.policy.rules import Rule, Where, effective_rules
 from compiler.policy.secrets import find_secrets
-from compiler.policy.waivers import WaiverIndex, load_waivers, utc_today
+from compiler.policy.waivers import WaiverIndex, load_waivers
 from compiler.resources import Resource
 from compiler.yaml_source import PathKey
 

@@ -57,8 +57,9 @@ class RuleContext:
         if known is not None:
             return known
         resource = self.project.resources[ref]
-        data = resource.doc.data  # validated: the metadata as written is the model's, less its defaults
-        envelope = {"apiVersion": data["apiVersion"], "kind": ref.kind, "metadata": {"labels": {}, **data["metadata"]}}
+        data = resource.doc.data  # validated: the metadata as written is the model's, less defaults and nulls
+        metadata = {"labels": {}, **{key: value for key, value in data["metadata"].items() if value is not None}}
+        envelope = {"apiVersion": data["apiVersion"], "kind": ref.kind, "metadata": metadata}
         if spec_fields:
             envelope["spec"] = resource.spec.model_dump(mode="json", by_alias=True, exclude_none=True,
                                                         include=set(spec_fields))

@@ -10,7 +10,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 from compiler.diagnostics import Diagnostic, warning
-from compiler.policy.cached import utc_today
 from compiler.project import Project
 from compiler.resources import Resource
 from llmops_spec import Ref
