@@ -216,3 +216,17 @@ def test_the_plan_verdict_is_cached_by_specs_day_and_code(project, monkeypatch):
     monkeypatch.setattr(check, "check_policies", no_compiling)
     with pytest.raises(AssertionError):  # files that moved since the plan hashed them: judged again, never cached
         policy_verdict(root, "a digest of other files", dt.date(2027, 1, 1))
+
+
+def test_a_planner_that_compiled_anyway_leaves_the_verdict_for_the_plan(project, monkeypatch):
+    from compiler import compile as compile_module
+    from compiler.policy.cached import policy_verdict, remember_verdict
+
+    compilation = compile_project(project(user_policy_waiver_files()), use_cache=False)
+    remembered = remember_verdict(compilation, TODAY)
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("compiled a second time")
+
+    monkeypatch.setattr(compile_module, "compile_project", no_compiling)
+    assert policy_verdict(compilation.project.root, compilation.project.specs_digest, TODAY) == remembered

@@ -48,26 +48,35 @@ def _key(specs_digest: str, today: dt.date) -> str:
 def policy_verdict(path: Path, specs_digest: str, today: dt.date | None = None, use_cache: bool = True) -> dict[str, Any]:
     """The report document for the specs under ``path``, whose files hash to ``specs_digest``."""
     today = today or utc_today()
-    root = project_root(path)
-    key = _key(specs_digest, today)
-    target = cache_file(root)
     if use_cache:
         try:
-            stored = json.loads(target.read_text(encoding="utf-8"))
-            if stored.get("key") == key:
+            stored = json.loads(cache_file(project_root(path)).read_text(encoding="utf-8"))
+            if stored.get("key") == _key(specs_digest, today):
                 return stored["report"]
         except (OSError, ValueError, KeyError, AttributeError):
             pass
     from compiler.compile import compile_project
+
+    return remember_verdict(compile_project(path, use_cache=use_cache), today, specs_digest)
+
+
+def remember_verdict(compilation: Any, today: dt.date | None = None, expected_digest: str | None = None) -> dict[str, Any]:
+    """Judge a compilation and keep the verdict for the next plan of the same specs on the same day.
+
+    For a caller that compiles anyway (the plan cache, on a miss), so that the plan's policy
+    section does not compile the project a second time.
+    """
     from compiler.policy.check import check_policies
 
-    compilation = compile_project(path, use_cache=use_cache)
+    today = today or utc_today()
     body = check_policies(compilation, today).to_dict()
-    if compilation.ok and compilation.project.specs_digest == specs_digest:  # the files did not move meanwhile
+    digest = compilation.project.specs_digest
+    if compilation.ok and (expected_digest is None or digest == expected_digest):  # files that moved are not kept
+        target = cache_file(compilation.project.root)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"key": key, "report": body}), encoding="utf-8")
+            tmp.write_text(json.dumps({"key": _key(digest, today), "report": body}), encoding="utf-8")
             os.replace(tmp, target)
         except OSError:
             pass  # a read-only checkout plans all the same
