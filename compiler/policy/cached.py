@@ -45,8 +45,13 @@ def _key(specs_digest: str, today: dt.date) -> str:
                       *(source_signature(package) for package in _CODE)])
 
 
-def policy_verdict(path: Path, specs_digest: str, today: dt.date | None = None, use_cache: bool = True) -> dict[str, Any]:
-    """The report document for the specs under ``path``, whose files hash to ``specs_digest``."""
+def policy_verdict(path: Path, specs_digest: str, today: dt.date | None = None, use_cache: bool = True,
+                   compilation: Any = None) -> dict[str, Any]:
+    """The report document for the specs under ``path``, whose files hash to ``specs_digest``.
+
+    From the cache when the specs, the day and the code are those it was judged for; else
+    judged on ``compilation`` when the caller has one, else on a compilation made here.
+    """
     today = today or utc_today()
     if use_cache:
         try:
@@ -55,9 +60,11 @@ def policy_verdict(path: Path, specs_digest: str, today: dt.date | None = None, 
                 return stored["report"]
         except (OSError, ValueError, KeyError, AttributeError):
             pass
-    from compiler.compile import compile_project
+    if compilation is None:
+        from compiler.compile import compile_project
 
-    return remember_verdict(compile_project(path, use_cache=use_cache), today, specs_digest)
+        compilation = compile_project(path, use_cache=use_cache)
+    return remember_verdict(compilation, today, specs_digest)
 
 
 def remember_verdict(compilation: Any, today: dt.date | None = None, expected_digest: str | None = None) -> dict[str, Any]:

@@ -159,17 +159,18 @@ def check(ctx: click.Context, path: Path | None, fmt: str, out: Path | None, fai
     ctx.exit(exit_code(report, compilation.ok, fail_on))
 
 
-def plan_section(path: Path, specs_digest: str, fmt: str, use_cache: bool = True) -> str:
+def plan_section(path: Path, specs_digest: str, fmt: str, use_cache: bool = True, compilation: Any = None) -> str:
     """The policy verdict as ``plan`` shows it after the plan (text) or in the PR comment (markdown).
 
-    From the cached verdict when the specs, the day and the code are unchanged, so a plan
-    served from the plan cache still compiles nothing.
+    Judged on the plan's own compilation when it made one (a plan-cache miss), else read from
+    the cached verdict when the specs, the day and the code are unchanged: a plan served from
+    the plan cache still compiles nothing, and no plan compiles twice.
     """
     from compiler.discover import project_root
     from compiler.policy.cached import policy_verdict
     from compiler.policy.render import render_policy_markdown, render_policy_section
 
-    body = policy_verdict(path, specs_digest, use_cache=use_cache)
+    body = policy_verdict(path, specs_digest, use_cache=use_cache, compilation=compilation)
     shown = _shown(project_root(path))
     if fmt == "markdown":
         return render_policy_markdown(body, shown)
