@@ -10,7 +10,6 @@ from __future__ import annotations
 import marshal
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,8 @@ def save_cache(root: Path, entries: dict[str, list[tuple[int, int, Any]]]) -> No
 
 def write_cache_file(target: Path, data: bytes) -> None:
     """Write one file of ``.llmops/cache/`` atomically (readers see the old or the new); failing to is not an error."""
+    import tempfile  # here, not above: a cached plan reads caches and never pays for tempfile's imports
+
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         gitignore = target.parent.parent / ".gitignore"

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.machinery
-import importlib.util
 import marshal
 import os
 import stat
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from compiler.compile import Compilation, Drift, plan_against_lock
 from compiler.diagnostics import Diagnostic, Severity
@@ -47,12 +45,16 @@ _MAGIC = f"llmops-plan-{CACHE_VERSION}-{sys.version_info[0]}.{sys.version_info[1
 RACY_NS = 2_000_000_000
 """Data modified within this long before a compilation read it is not trusted to a cache: a
 later change in the same clock tick would leave its stat signature as it was."""
-_DEPENDENCIES = ("pydantic", "pydantic_core", "ruamel", "_ruamel_yaml", "jinja2", "orjson", "cel", "cel_expr_python")
-_CODE = (Path(__file__).resolve().parent, "llmops_spec")
+_DEPENDENCIES = ("pydantic", "pydantic_core", "ruamel", "_ruamel_yaml", "jinja2", "orjson", "cel", "cel_expr_python",
+                 "detect_secrets")
+_CODE = ("compiler", "llmops_spec")  # one distribution: the spec language sits beside the compiler
 
 
-@dataclass(frozen=True, slots=True)
-class PlanNode:
+# The types below are NamedTuples, like ``Ref``: immutable values that cost a tenth of a frozen
+# dataclass to define, which a cached plan does on every start, and less to build 10,000 times.
+
+
+class PlanNode(NamedTuple):
     """A graph node as planning sees it: the resource as its ``Kind/name`` string, not a ``Ref``."""
 
     id: str
@@ -61,15 +63,13 @@ class PlanNode:
     inputs: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class PlanGraph:
+class PlanGraph(NamedTuple):
     """The graph's nodes in topological order (a ``compiler.plan.GraphView``), with no spec model behind them."""
 
     nodes: dict[str, PlanNode]
 
 
-@dataclass(frozen=True)
-class PlanInputs:
+class PlanInputs(NamedTuple):
     """What planning needs from a compiled project, as plain data; a compilation with errors has none."""
 
     root: Path
@@ -79,8 +79,7 @@ class PlanInputs:
     fingerprints: dict[str, Fingerprint]
 
 
-@dataclass(frozen=True)
-class Planned:
+class Planned(NamedTuple):
     """A plan (None when the specs or the lock have errors), its diagnostics, and where it came from.
 
     ``compilation`` is the full compilation when there was one (a miss): what else the command
@@ -125,7 +124,10 @@ def compile_inputs(path: Path, use_cache: bool = True) -> tuple[Compilation, Pla
     nodes = {nid: PlanNode(nid, node.step, str(node.resource), node.inputs) for nid, node in graph.nodes.items()}
     inputs = PlanInputs(project.root, project.specs_digest, compilation.diagnostics, PlanGraph(nodes), prints)
     if before == after and _trusted(after, started):
-        key = cache_key(path, project.root, inputs.specs_digest, after)
+        try:
+            key = cache_key(path, project.root, inputs.specs_digest, after)
+        except OSError:  # the code's own files cannot be found: nothing to key a cache on
+            return compilation, inputs
         save(project.root, key, sources, inputs)
     return compilation, inputs
 
@@ -217,10 +219,11 @@ def _trusted(state: tuple, started_ns: int) -> bool:
 def code_state() -> tuple:
     """What the compiler's output depends on besides the specs and data: its code and the libraries it runs on."""
     files = []
+    here = Path(__file__).resolve().parent
     for package in _CODE:
-        folder = package if isinstance(package, Path) else _package_folder(package)
-        if folder is None:
-            return ("unknown", package)
+        folder = here.parent / package
+        if not (folder / "__init__.py").is_file():
+            folder = _package_folder(package)
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             files.extend((os.path.join(dirpath, name), _signature(os.path.join(dirpath, name)))
@@ -239,10 +242,15 @@ def code_state() -> tuple:
     return (sorted(STEP_CODE_VERSIONS.items()), files, libraries)
 
 
-def _package_folder(name: str) -> str | None:
+def _package_folder(name: str) -> Path:
+    """Where an installation that split the distribution keeps ``name`` (an editable install may)."""
+    import importlib.util
+
     spec = importlib.util.find_spec(name)
-    locations = spec.submodule_search_locations if spec is not None else None
-    return next(iter(locations), None) if locations else None
+    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    if not locations:
+        raise FileNotFoundError(f"cannot find the package {name}")  # load_inputs: a miss
+    return Path(locations[0])
 
 
 def save(root: Path, key: str, sources: list[str], inputs: PlanInputs) -> None:

@@ -235,3 +235,4 @@ def test_folders_resolved_once_resolve_as_realpath_does(tmp_path):
         assert _realpath(joined) == os.path.realpath(joined), relative
     assert resolve_inside(root, "data/out.jsonl") is None and resolve_inside(root, "/etc/passwd") is None
     assert resolve_inside(root, "data/linked/f.jsonl") == root / "data/real/f.jsonl"
+
