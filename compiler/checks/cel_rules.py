@@ -17,7 +17,7 @@ POLICY_HINT = "a rule reads the resource, e.g. size(resource.spec.requires) > 0 
 FILTER_HINT = "a filter reads the row's columns, e.g. size(text) >= 5 && label != 'spam'"
 
 
-def _located(resource: Resource, path: PathKey, message: str, hint: str) -> Diagnostic:
+def located_cel_error(resource: Resource, path: PathKey, message: str, hint: str) -> Diagnostic:
     (line, col), style = resource.doc.text_start(path)
     match = _WHERE.search(message)
     detail = message
@@ -40,7 +40,7 @@ def check_cel(project: Project) -> list[Diagnostic]:
         if resource.spec is not None:
             problem = cel_syntax_error(resource.spec.rule)
             if problem:
-                found.append(_located(resource, ("spec", "rule"), problem, POLICY_HINT))
+                found.append(located_cel_error(resource, ("spec", "rule"), problem, POLICY_HINT))
     for resource in project.of_kind("Dataset"):
         if resource.spec is None:
             continue
@@ -48,5 +48,5 @@ def check_cel(project: Project) -> list[Diagnostic]:
             if step.filter is not None:
                 problem = cel_syntax_error(step.filter.expr)
                 if problem:
-                    found.append(_located(resource, ("spec", "transforms", i, "filter", "expr"), problem, FILTER_HINT))
+                    found.append(located_cel_error(resource, ("spec", "transforms", i, "filter", "expr"), problem, FILTER_HINT))
     return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from compiler.checks.cel_rules import _located
+from compiler.checks.cel_rules import located_cel_error
 from compiler.compile import Compilation
 from compiler.policy.builtin import BUILTIN
 from compiler.policy.cached import utc_today
@@ -27,7 +27,7 @@ GUARD_HINT = "guard optional fields with has(), e.g. has(resource.spec.prompt) &
 def _uncompilable(rule: Rule, error: CompileError) -> Finding:
     """A rule the engine rejects, located in its Policy's rule text (built-in rules always compile: tests say so)."""
     assert rule.source is not None, f"built-in rule {rule.id} does not compile: {error.message}"
-    where = _located(rule.source, ("spec", "rule"), error.raw, GUARD_HINT)
+    where = located_cel_error(rule.source, ("spec", "rule"), error.raw, GUARD_HINT)
     return Finding(rule.id, COMPILE_CODE, rule.severity, rule.source.ref,
                    f"the rule of policy {rule.id} does not compile: {error.message}",
                    where.file, where.line, where.col,
