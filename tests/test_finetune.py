@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +261,26 @@ def test_the_hub_path_fails_clearly_when_offline(tmp_path, monkeypatch):
     with pytest.raises(NodeFailed, match=r"cannot fetch acme/never-downloaded@0123456789abcdef") as failure:
         run_model(tmp_path, spec)
     assert "HF_HUB_OFFLINE is set" in failure.value.hint and failure.value.retryable is False
+
+
+def test_a_hub_base_loads_from_the_local_cache_when_offline(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from runners.modeling.predictor import load_predictor
+
+    exported, _ = run_model(tmp_path, model_spec(base=tiny("gpt2"), task="causal-lm"), name="exported")
+    revision = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+    shutil.copytree(exported / "model", tmp_path / "hf" / "models--acme--tiny" / "snapshots" / revision)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    spec = model_spec(base={"hub": "acme/tiny", "revision": revision}, task="causal-lm",
+                      finetune={"dataset": "Dataset/d@train", "text_column": "question", "label_column": "answer",
+                                "training": {"max_steps": 2, "batch_size": 4}})
+    out, _ = run_model(tmp_path, spec, fact_rows(1), name="from-hub")
+    body = manifest(out)
+    assert body["base"] == body["base_weights"] == {"hub": "acme/tiny", "revision": revision}
+    assert body["weights"] == "adapter" and not (out / "base").exists()  # the base loads again by name
+    assert isinstance(load_predictor(out).predict(["color of grass"])[0], str)
 
 
 @pytest.mark.slow

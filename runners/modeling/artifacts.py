@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runners.modeling.loading import (model_from_folder, package_model_folder, ready_for_batches,
+from runners.modeling.loading import (hub_source, model_from_folder, package_model_folder, ready_for_batches,
                                       tokenizer_from_folder)
 from runners.step import NodeFailed
 
@@ -109,8 +109,8 @@ def load_base_weights(folder: Path, manifest: ModelManifest) -> Any:
         source, _ = package_model_folder(where["package"])
         return model_from_folder(source, manifest.task, manifest.labels, f"package {where['package']}")
     if "hub" in where:
-        return model_from_folder(where["hub"], manifest.task, manifest.labels, f"hub model {where['hub']}",
-                                 revision=where.get("revision"))
+        source, options = hub_source(where["hub"], where.get("revision"))
+        return model_from_folder(source, manifest.task, manifest.labels, f"hub model {where['hub']}", **options)
     raise NodeFailed(f"{folder / MANIFEST} names no base weights for its adapter",
                      "re-run the Model's step to write the artifact again", retryable=False)
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runners.modeling.loading import (CLASSIFICATION, model_from_folder, package_model_folder, ready_for_batches,
-                                      tokenizer_from_folder)
+from runners.modeling.loading import (CLASSIFICATION, hub_offline, hub_source, model_from_folder, package_model_folder,
+                                      ready_for_batches, tokenizer_from_folder)
 from runners.step import NodeFailed, StepContext
 
 
@@ -73,8 +73,8 @@ def _from_repository_path(ctx: StepContext, path: str, task: str, labels: Sequen
 def _from_hub(hub: str, revision: str | None, task: str, labels: Sequence[str] | None) -> LoadedBase:
     offline = hub_offline()
     try:
-        model, tokenizer = _from_folder(hub, task, labels, f"hub model {hub}@{revision}", revision=revision,
-                                        local_files_only=offline)
+        source, options = hub_source(hub, revision)
+        model, tokenizer = _from_folder(source, task, labels, f"hub model {hub}@{revision}", **options)
     except NodeFailed as failed:
         raise NodeFailed(f"cannot fetch {hub}@{revision} from the Hugging Face Hub: {failed.message.split(': ', 1)[-1]}",
                          ("HF_HUB_OFFLINE is set: " if offline else "this machine may be offline or the id and revision wrong: ")
@@ -82,15 +82,6 @@ def _from_hub(hub: str, revision: str | None, task: str, labels: Sequence[str] |
                          "or fill the Hugging Face cache on the workers", retryable=not offline) from None
     ref = {"hub": hub, "revision": revision}
     return LoadedBase(model, tokenizer, ref, ref)
-
-
-def hub_offline() -> bool:
-    """Whether the Hub must not be asked (HF_HUB_OFFLINE, read now: huggingface_hub reads it once, at import)."""
-    import os
-
-    from huggingface_hub import constants
-
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on") or bool(constants.HF_HUB_OFFLINE)
 
 
 def _from_model(ctx: StepContext, task: str, labels: Sequence[str] | None) -> LoadedBase:

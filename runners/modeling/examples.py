@@ -54,18 +54,10 @@ def example_builder(prompt_spec: Any | None, text_column: str | None, label_colu
     ``label_column=None`` means the default ``label``; a causal LM may go without it
     (``target_required=False``) and then learns the text itself.
     """
-    from compiler.prompt_render import prompt_renderer
-
-    text_of = _column_reader(text_column or DEFAULT_TEXT_COLUMN, "text_column")
     if prompt_spec is not None:
-        render = prompt_renderer(prompt_spec)
-
-        def text_of(row: Mapping[str, Any]) -> str:  # noqa: F811 - the prompt replaces the text column
-            try:
-                return render(row)
-            except KeyError as exc:
-                raise NodeFailed(str(exc.args[0]), _columns_hint(row)) from None
-
+        text_of = _prompt_reader(prompt_spec)
+    else:
+        text_of = _column_reader(text_column or DEFAULT_TEXT_COLUMN, "text_column")
     label = label_column or DEFAULT_LABEL_COLUMN
     explicit_label = label_column is not None or target_required
 
@@ -81,6 +73,20 @@ def example_builder(prompt_spec: Any | None, text_column: str | None, label_colu
 
 def build_examples(rows: list[dict[str, Any]], build: Callable[[Mapping[str, Any]], Example]) -> list[Example]:
     return [build(row) for row in rows]
+
+
+def _prompt_reader(prompt_spec: Any) -> Callable[[Mapping[str, Any]], str]:
+    from compiler.prompt_render import prompt_renderer
+
+    render = prompt_renderer(prompt_spec)
+
+    def read(row: Mapping[str, Any]) -> str:
+        try:
+            return render(row)
+        except KeyError as exc:
+            raise NodeFailed(str(exc.args[0]), _columns_hint(row)) from None
+
+    return read
 
 
 def _column_reader(column: str, field: str) -> Callable[[Mapping[str, Any]], str]:

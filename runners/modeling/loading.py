@@ -36,7 +36,7 @@ def model_from_folder(source: str | Path, task: str, labels: Sequence[str] | Non
         options.update(label_settings(labels), ignore_mismatched_sizes=True)
     try:
         return auto_class(task).from_pretrained(source, **options)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise NodeFailed(f"cannot load {what} as a {task} model: {_first_line(exc)}",
                          "check that the folder holds a transformers model (config.json and weights) of a "
                          "supported architecture", retryable=False) from None
@@ -90,6 +90,30 @@ def package_model_folder(package: str) -> tuple[Path, str]:
         raise NodeFailed(f"the package {package} ships no model folder with a config.json (looked in {folder})",
                          "use base: {path: ...} for a model folder in the repository", retryable=False)
     return folder, version
+
+
+def hub_offline() -> bool:
+    """Whether the Hub must not be asked (HF_HUB_OFFLINE, read now: huggingface_hub reads it once, at import)."""
+    import os
+
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on") or bool(constants.HF_HUB_OFFLINE)
+
+
+def hub_source(hub: str, revision: str | None) -> tuple[str, dict[str, Any]]:
+    """What ``from_pretrained`` reads for a pinned hub model: the id and revision, or offline the cached
+    snapshot's folder (transformers 5.23 still asks the Hub for an adapter config when told not to)."""
+    if not hub_offline():
+        return hub, {"revision": revision}
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(hub, revision=revision, local_files_only=True), {}
+    except LocalEntryNotFoundError:
+        raise NodeFailed(f"cannot load hub model {hub}@{revision}: it is not in the local Hugging Face cache",
+                         "fill the cache where the Hub is reachable, or use base: {path: ...}", retryable=False) from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -43,6 +43,8 @@ def quiet_libraries() -> None:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     logging.getLogger("peft").setLevel(logging.ERROR)
+    # transformers 5.23 asks peft-wrapped models a deprecated question on every call; not the user's concern
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

@@ -22,6 +22,7 @@ from runners.step import NodeFailed, StepContext, StepResult
 
 LATENCY_SAMPLE = 100   # rows timed one by one for the latency percentiles
 LATENCY_WARMUP = 3
+LATENCY_THREADS = 1
 
 
 def run(ctx: StepContext) -> StepResult:
@@ -58,7 +59,8 @@ def run(ctx: StepContext) -> StepResult:
     return StepResult(metrics={"n": body["n"], **body["metrics"], "rows_per_second": _rate(len(texts), batch_seconds),
                                "threads": threads},
                       summary=f"{body['n']} rows: {shown}",
-                      details={"model_weights": manifest.weights, "quantize": manifest.quantize})
+                      details={"model_weights": manifest.weights, "quantize": manifest.quantize,
+                               "latency": {"rows": len(latencies), "threads": LATENCY_THREADS} if latencies else None})
 
 
 def _check_metrics(names: set[str], task: str, model: str, catalog: dict[str, Any]) -> None:
@@ -90,18 +92,32 @@ def _examples(ctx: StepContext, manifest: Any) -> list[Example]:
 
 
 def _latencies(predictor: Any, texts: Sequence[str]) -> dict[int, float]:
-    """Single-request latency in ms for an even sample of rows, after a short warm-up."""
+    """Single-request latency in ms for an even sample of rows, after a short warm-up, on one torch thread.
+
+    One thread is how a Serve replica of one CPU or less answers; it is also the figure that
+    holds on a busy machine, where two threads meeting at every operator's barrier wait on
+    each other's time slices and a single request gets many times slower.
+    """
+    import torch
+
+    from runners.modeling.runtime import use_threads
+
     if not texts:
         return {}
     k = min(LATENCY_SAMPLE, len(texts))
     sample = sorted({round(i * (len(texts) - 1) / max(1, k - 1)) for i in range(k)})
-    for i in sample[:LATENCY_WARMUP]:
-        predictor.predict([texts[i]])
-    timings: dict[int, float] = {}
-    for i in sample:
-        started = time.perf_counter()
-        predictor.predict([texts[i]])
-        timings[i] = (time.perf_counter() - started) * 1000
+    previous = torch.get_num_threads()
+    use_threads(LATENCY_THREADS)
+    try:
+        for i in sample[:LATENCY_WARMUP]:
+            predictor.predict([texts[i]])
+        timings: dict[int, float] = {}
+        for i in sample:
+            started = time.perf_counter()
+            predictor.predict([texts[i]])
+            timings[i] = (time.perf_counter() - started) * 1000
+    finally:
+        use_threads(previous)
     return timings
 
 

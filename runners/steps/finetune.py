@@ -9,10 +9,10 @@ thread count gives the same loss curve and the same weights.
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from typing import Any
 
+from llmops_spec.model import Lora
 from runners.modeling.examples import Example, build_examples, example_builder, read_rows
 from runners.modeling.loading import CAUSAL_LM, CLASSIFICATION
 from runners.step import NodeFailed, StepContext, StepResult
@@ -81,12 +81,11 @@ def _finetune(ctx: StepContext, base: Any, examples: list[Example], threads: int
     model = base.model
     merge = wants_merge(spec.post)
     base_weights: dict[str, Any] | None = None
+    lora = finetune.lora or Lora()
     if finetune.method == "lora":
         if not merge:
             base_weights = base.by_name or _save_base_copy(ctx, base)
-        from llmops_spec.model import Lora
-
-        model = lora_wrap(model, finetune.lora or Lora(), spec.task)
+        model = lora_wrap(model, lora, spec.task)
     else:
         model.requires_grad_(True)
     trainable, total = trainable_parameters(model)
@@ -101,7 +100,7 @@ def _finetune(ctx: StepContext, base: Any, examples: list[Example], threads: int
                          final_loss=curve.loss[-1] if curve.loss else None)
     _write(ctx, manifest)
     (ctx.out / "loss.json").write_text(json.dumps(curve.as_json()) + "\n", encoding="utf-8")
-    method = f"LoRA r={(finetune.lora.r if finetune.lora else 8)}" if finetune.method == "lora" else "full fine-tune"
+    method = f"LoRA r={lora.r}" if finetune.method == "lora" else "full fine-tune"
     plot_loss(ctx.out / "loss.png", curve.step, curve.loss, f"{ctx.resource}: {method}, {len(examples)} rows")
     speed = curve.examples / curve.seconds if curve.seconds else 0.0
     first, last = (curve.loss[0], curve.loss[-1]) if curve.loss else (float("nan"), float("nan"))
@@ -167,9 +166,6 @@ def _model_max_len(tokenizer: Any) -> int:
 def _write(ctx: StepContext, manifest: Any) -> None:
     from runners.modeling.artifacts import write_manifest
 
-    scratch = ctx.out / ".scratch-base"
-    if scratch.exists():
-        shutil.rmtree(scratch)
     write_manifest(ctx.out, manifest)
 
 
