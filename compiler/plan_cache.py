@@ -7,7 +7,8 @@ under a key over everything a compilation reads:
 
 * the code: every module of ``compiler`` and ``llmops_spec`` by stat signature (which
   stands in for the llmops version: any install or edit changes it), ``STEP_CODE_VERSIONS``,
-  the Python version, and the installed pydantic, ruamel.yaml, jinja2, orjson and CEL;
+  the Python version, and the installed pydantic, ruamel.yaml, jinja2, orjson, CEL engines
+  and detect-secrets (where each lives, and the folder that holds it);
 * the spec files: each one's path and sha256 (their ``specs_digest``), read and hashed
   afresh on every run, as the benchmark's floor does;
 * the data the fingerprints read: where each dataset path resolves, and the stat

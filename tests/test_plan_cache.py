@@ -236,3 +236,15 @@ def test_folders_resolved_once_resolve_as_realpath_does(tmp_path):
     assert resolve_inside(root, "data/out.jsonl") is None and resolve_inside(root, "/etc/passwd") is None
     assert resolve_inside(root, "data/linked/f.jsonl") == root / "data/real/f.jsonl"
 
+
+def test_a_plan_that_misses_compiles_once_its_policy_section_included(example, monkeypatch, capsys):
+    from compiler import compile as compile_module
+    from llmops_cli.main import main
+
+    compiled = []
+    real = compile_module.compile_project
+    monkeypatch.setattr(compile_module, "compile_project", lambda *args, **kwargs: compiled.append(args) or real(*args, **kwargs))
+    with pytest.raises(SystemExit) as exit_code:
+        main(["plan", str(example)])
+    assert exit_code.value.code == 0 and len(compiled) == 1
+    assert "policy" in capsys.readouterr().out.lower()

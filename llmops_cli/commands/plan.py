@@ -50,10 +50,10 @@ def command(ctx: click.Context, path: Path | None, out: Path | None, fmt: str, d
         changed = {c.node: c.action for c in plan.changes if c.action != "no-op"}
         subgraph = PlanGraph({nid: n for nid, n in planned.graph.nodes.items() if nid in changed})
         click.echo(render_plan_markdown(plan, render_mermaid(subgraph, changed) if subgraph.nodes else None), nl=False)
-        click.echo("\n" + plan_section(path or default_path(), plan.specs_digest, "markdown", not no_cache), nl=False)
+        click.echo("\n" + plan_section(target, plan.specs_digest, "markdown", not no_cache, planned.compilation), nl=False)
     else:
         click.echo(render_plan_text(plan, show_unchanged, styler()))
-        click.echo("\n" + plan_section(path or default_path(), plan.specs_digest, "text", not no_cache))
+        click.echo("\n" + plan_section(target, plan.specs_digest, "text", not no_cache, planned.compilation))
         if out is not None:
             project = os.path.relpath(root)
             where = "" if project == "." else f" --project {project}"
