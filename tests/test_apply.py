@@ -90,6 +90,48 @@ def test_a_stale_plan_is_refused(prompts_repo, ray_cluster):
     assert not (prompts_repo / "specs" / "llmops.lock").exists()
 
 
+def test_a_standing_policy_error_refuses_apply_with_exit_4_and_a_waiver_lifts_it(prompts_repo, ray_cluster):
+    write_project(prompts_repo / "specs", {"policy.yaml": """
+        apiVersion: llmops/v1
+        kind: Policy
+        metadata: {name: no-p1}
+        spec:
+          severity: error
+          match: {kinds: [Prompt]}
+          rule: "resource.metadata.name != 'p1'"
+          message: p1 is retired
+        """})
+    refused = apply(prompts_repo, ray_cluster, "specs", "--yes")
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert "1 policy error(s) stand; nothing was applied" in refused.stderr
+    assert "specs/p1.yaml:3:18: error[P100] Prompt/p1 violates no-p1: p1 is retired" in refused.stdout  # at the resource
+    assert not (prompts_repo / "specs" / "llmops.lock").exists()
+    write_project(prompts_repo / "specs", {"waiver.yaml": """
+        apiVersion: llmops/v1
+        kind: Waiver
+        metadata: {name: p1-until-migrated, owner: lead@example.com}
+        spec:
+          policy: Policy/no-p1
+          resources: [Prompt/p1]
+          reason: its callers migrate this quarter
+          owner: lead@example.com
+          expires: 2999-01-01
+        """})
+    waived = apply(prompts_repo, ray_cluster, "specs", "--yes")
+    assert waived.returncode == 0, waived.stdout + waived.stderr
+    assert "Prompt/p1:prompt" in lock_of(prompts_repo)
+    [record] = [json.loads(line) for line in (prompts_repo / "specs" / "llmops.applies.jsonl").read_text().splitlines()]
+    assert record["waivers"] == ["Waiver/p1-until-migrated"] and record["result"] == "applied"
+
+
+def test_without_yes_apply_asks_and_a_no_applies_nothing(prompts_repo, ray_cluster):
+    script = Path(sys.executable).with_name("llmops")
+    asked = subprocess.run([str(script), "apply", "specs", "--address", ray_cluster.address], cwd=prompts_repo,
+                           input="n\n", capture_output=True, text=True, timeout=120, env={**os.environ, **ray_cluster.env()})
+    assert asked.returncode == 0 and "Apply these changes? [y/N]" in asked.stdout and "Nothing applied." in asked.stdout
+    assert not (prompts_repo / "specs" / "llmops.lock").exists()
+
+
 def test_a_second_concurrent_apply_is_refused_naming_the_holder(prompts_repo, ray_cluster):
     from runners.state import state_guard
 

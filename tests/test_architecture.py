@@ -41,7 +41,10 @@ def test_pure_layers_never_name_heavy_libraries(package):
     assert [(str(f), line, top) for f, line, top in imported_packages(package) if top in HEAVY] == []
 
 
-@pytest.mark.parametrize("command", [["validate", "specs"], ["plan", "specs"], ["graph", "specs"]])
+@pytest.mark.parametrize("command", [["validate", "specs"], ["validate", "--no-cache", "specs"], ["plan", "specs"],
+                                     ["plan", "--no-cache", "--no-refresh", "specs"], ["graph", "specs"],
+                                     ["fmt", "--check", "specs"], ["schema", "--kind", "Model"],
+                                     ["policy", "check", "specs"]])
 def test_light_commands_import_no_heavy_library(command):
     probe = (
         "import json, sys\n"

@@ -49,7 +49,10 @@ def test_log_text_and_json(capsys, applied):
     assert [e["commit"] for e in entries] == [shas["merge"], shas["epochs"], shas["add"]]
     assert entries[1]["changes"][0]["fields"] == [{"path": "spec.finetune.training.epochs", "old": 1.0, "new": 3.0}]
     assert entries[2]["applies"][0]["seq"] == 1 and entries[0]["applies"][0]["seq"] == 2
-    assert entries[0]["policy"]["status"] in ("passed", "violations", "unavailable")
+    policy = entries[0]["policy"]  # the merge, judged on Jan 13: the user policy waived, the pack's P002 stands
+    assert (policy["status"], policy["summary"]) == ("violations", "1 violation (6 findings)")
+    assert {(f["code"], f["waived_by"]) for f in policy["report"]["findings"] if f["code"] != "P007"} == \
+           {("P100", "tickets-later"), ("P002", None)}
 
 
 def test_lineage_command(capsys, applied):

@@ -12,7 +12,9 @@ import pytest
 
 from llmops_cli.main import main
 from tests.conftest import REPO
+from compiler.render.plan import MARKDOWN_LIMIT
 from tests.projects import BASE, files
+from tests.test_fingerprint_and_plan import lock_from
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -86,6 +88,20 @@ def test_plan_detailed_exitcode(capsys, project):
     assert run(capsys, "plan", str(root))[0] == 0
     broken = project(files(model_yaml=BASE["model.yaml"].replace("task:", "tsk:")))
     assert run(capsys, "plan", str(broken), "--detailed-exitcode")[0] == 1
+    lock_from(root)  # everything applied as planned: nothing changes
+    code, out, _ = run(capsys, "plan", str(root), "--detailed-exitcode", "--no-refresh")
+    assert code == 0 and out.startswith("No changes. 6 nodes up to date.")
+
+
+def test_the_markdown_plan_with_its_policy_section_stays_under_the_comment_limit(capsys, project):
+    prompt = ("apiVersion: llmops/v1\nkind: Prompt\nmetadata: {{name: prompt-{i:04}}}\n"
+              "spec:\n  template: 'Answer {{{{ q }}}} in the voice of a long-winded narrator number {i}'\n"
+              "  variables: {{q: {{value: x}}}}\n")
+    root = project({f"prompts/team-with-a-long-name/prompt-{i:04}.yaml": prompt.format(i=i) for i in range(900)})
+    code, markdown, _ = run(capsys, "plan", str(root), "--format", "markdown", "--no-refresh")
+    assert code == 0 and len(markdown.encode()) < MARKDOWN_LIMIT
+    assert "more changes not shown* |" in markdown and "more not shown* |" in markdown  # both tables cut, both say so
+    assert "**900 warnings" in markdown or "900 warning" in markdown  # the counts stay whole
 
 
 def test_graph_formats(capsys, example, file_regression):

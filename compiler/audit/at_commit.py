@@ -20,7 +20,6 @@ from compiler.audit.git import Repo, extract_tree
 from compiler.audit.snapshot import source_signature
 
 POLICY_CACHE_VERSION = 1
-UNAVAILABLE = "policy engine not available"
 
 
 @contextmanager
@@ -37,7 +36,7 @@ def project_at(repo: Repo, commit: str) -> Iterator[Path]:
 
 @dataclass(frozen=True)
 class PolicyVerdict:
-    """Policy results at one commit: ``status`` is passed | violations | invalid | unavailable."""
+    """Policy results at one commit: ``status`` is passed | violations | invalid."""
 
     status: str
     summary: str
@@ -47,50 +46,24 @@ class PolicyVerdict:
         return {"status": self.status, "summary": self.summary, "report": self.report}
 
 
-def _policy_engine() -> Any:
-    """``compiler.policy.check_policies`` when the policy engine is installed in this version, else None."""
-    try:
-        from compiler.policy import check_policies
-    except ImportError:
-        return None
-    return check_policies
-
-
 def _judge(folder: Path, day: str) -> PolicyVerdict:
-    from compiler import compile_project
+    """Compile the tree in ``folder`` and judge it with the policy engine, waivers as of ``day``."""
+    import datetime as dt
 
-    check = _policy_engine()
-    if check is None:
-        return PolicyVerdict("unavailable", UNAVAILABLE)
+    from compiler import compile_project
+    from compiler.policy import check_policies
+
     compilation = compile_project(folder, use_cache=False)
     errors = [d for d in compilation.diagnostics if d.is_error]
     if errors:
         return PolicyVerdict("invalid", f"specs do not compile ({len(errors)} error{'s' if len(errors) != 1 else ''}); "
                                         "policies not evaluated", {"errors": [d.to_dict() for d in errors[:20]]})
-    report = _call_engine(check, compilation, day)
-    body = report.to_dict()
-    findings = body.get("findings", [])
-    errors = getattr(report, "errors", None)
-    if errors is None:  # no count from the engine: blocking findings are unwaived errors
-        blocking = sum(1 for f in findings if not (f.get("waived") or f.get("waiver")) and f.get("severity", "error") == "error")
-    else:
-        blocking = errors if isinstance(errors, int) else len(errors)
-    total = f"{len(findings)} finding{'s' if len(findings) != 1 else ''}"
+    report = check_policies(compilation, dt.date.fromisoformat(day))
+    findings, blocking = len(report.findings), len(report.errors)
+    total = f"{findings} finding{'s' if findings != 1 else ''}"
     if blocking:
-        return PolicyVerdict("violations", f"{blocking} violation{'s' if blocking != 1 else ''} ({total})", body)
-    return PolicyVerdict("passed", f"passed ({total}, none blocking)", body)
-
-
-def _call_engine(check: Any, compilation: Any, day: str) -> Any:
-    """Waivers are judged as of the commit's day when the engine takes one."""
-    import datetime as dt
-    import inspect
-
-    params = inspect.signature(check).parameters
-    for name in ("today", "on", "as_of"):
-        if name in params:
-            return check(compilation, **{name: dt.date.fromisoformat(day)})
-    return check(compilation)
+        return PolicyVerdict("violations", f"{blocking} violation{'s' if blocking != 1 else ''} ({total})", report.to_dict())
+    return PolicyVerdict("passed", f"passed ({total}, none blocking)", report.to_dict())
 
 
 class PolicyCache:
@@ -133,8 +106,6 @@ def policy_verdicts(repo: Repo, commits: list[tuple[str, str]], cache: PolicyCac
     """Verdicts for each (commit, day), compiling only trees never judged before."""
     if not commits:
         return {}
-    if _policy_engine() is None:
-        return {sha: PolicyVerdict("unavailable", UNAVAILABLE) for sha, _ in commits}
     trees = _trees(repo, [sha for sha, _ in commits])
     verdicts: dict[str, PolicyVerdict] = {}
     for sha, day in commits:

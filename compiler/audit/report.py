@@ -121,7 +121,7 @@ def _findings(report: Report) -> list[str]:
         return ["no commit to judge"]
     lines = [report.policy.summary]
     for finding in (report.policy.report or {}).get("findings", []):
-        waived = " (waived)" if finding.get("waived") or finding.get("waiver") else ""
+        waived = f" (waived by {finding['waived_by']})" if finding.get("waived_by") else ""
         lines.append(f"{finding.get('severity', '')} {finding.get('policy', '')} on {finding.get('resource', '')}: "
                      f"{finding.get('message', '')}{waived}")
     return lines

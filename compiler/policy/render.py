@@ -79,8 +79,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_policy_markdown(body: Body, shown: PathShown = _same) -> str:
-    """The policy part of the pull-request comment: the counts, then a table of what stands and what is waived."""
+def render_policy_markdown(body: Body, shown: PathShown = _same, limit: int = 12_000) -> str:
+    """The policy part of the pull-request comment: the counts, then a table of what stands and what is waived.
+
+    At most ``limit`` bytes: rows that would not fit are counted, with a pointer to the full report.
+    """
     counts = body["counts"]
     mark = "❌" if counts["errors"] else ("⚠️" if counts["warnings"] or counts["expired_waivers"] else "✅")
     out = ["#### Policy", "", f"{mark} **{summary_sentence(counts)}**", ""]
@@ -99,5 +102,13 @@ def render_policy_markdown(body: Body, shown: PathShown = _same) -> str:
         rows.append(f"| expired waiver | `{w['policy']}` | {resources} | `{shown(w['file'])}` | "
                     f"waiver `{w['name']}` expired on {w['expires']} |")
     if rows:
-        out += ["| | policy | resource | where | finding |", "|---|---|---|---|---|", *rows]
+        out += ["| | policy | resource | where | finding |", "|---|---|---|---|---|"]
+        budget = limit - len("\n".join(out).encode()) - 200
+        for i, row in enumerate(rows):
+            budget -= len(row.encode()) + 1
+            if budget < 0:
+                out.append(f"| … | *{len(rows) - i} more not shown* | | | every finding is annotated on the diff "
+                           "(code scanning), or run `llmops policy check` |")
+                break
+            out.append(row)
     return "\n".join(out).rstrip("\n") + "\n"

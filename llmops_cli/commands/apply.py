@@ -93,7 +93,7 @@ def _check_policies(ctx: click.Context, compilation: Any) -> dict[str, Any]:
         _fail(ctx, f"{len(report.errors)} policy error(s) stand; nothing was applied",
               "fix the specs, or waive a finding with a Waiver that names its owner and expiry", code=4)
     body = report.to_dict()
-    waivers = sorted({f.waived_by for f in report.findings if f.waived_by})
+    waivers = sorted({f"Waiver/{f.waived_by}" for f in report.findings if f.waived_by})  # as references, like the docs
     return {"summary": {k: v for k, v in body.items() if not isinstance(v, list)}, "waivers": waivers}
 
 
@@ -116,6 +116,7 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
     progress = Progress(saved)
     try:
         with state_guard(root):
+            freshness = _still_fresh(ctx, saved, compilation)
             cluster = existing(address) if address else start_local(root, num_cpus)
             progress.note(f"Ray: {'cluster ' + address if address else 'local cluster ' + cluster.address}")
             cluster = connect(cluster)
@@ -131,6 +132,20 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
         store.close()
     progress.summary(report)
     return report.exit_code
+
+
+def _still_fresh(ctx: click.Context, saved: dict[str, Any], compilation: Any) -> Any:
+    """The plan checked again under the state lock: an apply that finished since the first check moved the lock."""
+    from compiler.lockfile import read_lock
+    from compiler.plan_freshness import check_fresh
+
+    lock, problems = read_lock(compilation.project.root)
+    if problems:
+        _fail(ctx, f"llmops.lock became unreadable since the plan was checked: {problems[0].message}", problems[0].hint)
+    freshness = check_fresh(saved, compilation.project.specs_digest, lock)
+    if not freshness.fresh:
+        _fail(ctx, f"refusing a stale plan: {freshness.reason}", freshness.hint)
+    return freshness
 
 
 def _log(root: Path, saved: dict[str, Any], applier: Any, report: Any, policy: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ def command(ctx: click.Context, path: Path | None, out: Path | None, fmt: str, d
     short_lived_gc()
     from compiler.discover import project_root
     from compiler.plan_cache import plan_path
-    from compiler.render.plan import render_plan_json, render_plan_markdown, render_plan_text
+    from compiler.render.plan import MARKDOWN_LIMIT, render_plan_json, render_plan_markdown, render_plan_text
 
     target = path or default_path()  # a cached plan (nothing moved since the last) imports no spec model
     planned = plan_path(target, use_cache=not no_cache, drift=drift_check(project_root(target), refresh))
@@ -49,8 +49,9 @@ def command(ctx: click.Context, path: Path | None, out: Path | None, fmt: str, d
 
         changed = {c.node: c.action for c in plan.changes if c.action != "no-op"}
         subgraph = PlanGraph({nid: n for nid, n in planned.graph.nodes.items() if nid in changed})
-        click.echo(render_plan_markdown(plan, render_mermaid(subgraph, changed) if subgraph.nodes else None), nl=False)
-        click.echo("\n" + plan_section(target, plan.specs_digest, "markdown", not no_cache, planned.compilation), nl=False)
+        policy = "\n" + plan_section(target, plan.specs_digest, "markdown", not no_cache, planned.compilation)
+        mermaid = render_mermaid(subgraph, changed) if subgraph.nodes else None  # the whole comment stays under the limit:
+        click.echo(render_plan_markdown(plan, mermaid, limit=MARKDOWN_LIMIT - len(policy.encode())) + policy, nl=False)
     else:
         click.echo(render_plan_text(plan, show_unchanged, styler()))
         click.echo("\n" + plan_section(target, plan.specs_digest, "text", not no_cache, planned.compilation))
