@@ -5,7 +5,9 @@ in parallel as Ray tasks with the resources their spec asks for; a deployment ru
 this driver, which talks to Serve. After every node: its artifact folder is renamed into
 place (a half-written output is never seen), versioned by DVC, and the node is written to
 llmops.lock atomically, so an apply killed at any moment resumes without redoing finished
-nodes. A failure is the node's own message; a failed gate blocks what depends on it.
+nodes. Nodes that finish together are versioned and written together (one ``dvc add``, one
+push, one lock write), so many small nodes do not pay DVC's fixed costs one by one. A
+failure is the node's own message; a failed gate blocks what depends on it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from compiler.lockfile import Lock, LockEntry, read_lock
 from runners.cluster import Cluster
 from runners.dvc_store import Store
 from runners.node_context import STEP_MODULES, input_folders, node_context, step_cpus
-from runners.state import forget_node, record_node
+from runners.state import forget_node, record_nodes
 from runners.step import GateFailed, NodeFailed, StepResult
 
 EXIT_OK, EXIT_ERROR, EXIT_GATE_FAILED, EXIT_POLICY_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
@@ -66,6 +68,17 @@ class ApplyReport:
     @property
     def exit_code(self) -> int:
         return {"interrupted": EXIT_INTERRUPTED, "failed": EXIT_ERROR, "gate-failed": EXIT_GATE_FAILED}.get(self.result, EXIT_OK)
+
+
+@dataclass(frozen=True)
+class Landed:
+    """A node whose step finished with an artifact: to be versioned and written to the lock."""
+
+    node: str
+    folder: Path
+    result: StepResult
+    report: NodeReport
+    extra_outputs: dict[str, Any] = field(default_factory=dict)
 
 
 def _run_step(module: str, ctx: Any) -> tuple:
@@ -128,13 +141,25 @@ class Applier:
         self.report.nodes.append(report)
         self._emit("finished", report.node, report)
 
-    def _record(self, nid: str, folder: Path, result: StepResult, extra_outputs: dict[str, Any] | None = None) -> None:
-        node, fp = self.graph.nodes[nid], self.prints[nid]
-        md5 = self.store.track(folder)
-        outputs = {str(folder.relative_to(self.project.root)): md5, **(extra_outputs or {})}
-        entry = LockEntry(fp.value, node.step, str(node.resource), fp.code, fp.spec, fp.inputs, fp.data, outputs,
-                          _jsonable(result.metrics), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), self.commit, self.who)
-        self.lock = record_node(self.project.root, nid, entry)
+    def _land(self, landed: list[Landed]) -> None:
+        """Version the folders of nodes that finished together, write them to the lock in one write, report them.
+
+        One ``dvc add`` + ``dvc push`` and one lock write for the lot: DVC's and the lock's fixed costs
+        are paid once per batch, not once per node, and a node counts as applied only once both are done.
+        """
+        if not landed:
+            return
+        md5s = self.store.track_many([item.folder for item in landed])
+        applied_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        entries = {}
+        for item, md5 in zip(landed, md5s):
+            node, fp = self.graph.nodes[item.node], self.prints[item.node]
+            outputs = {str(item.folder.relative_to(self.project.root)): md5, **item.extra_outputs}
+            entries[item.node] = LockEntry(fp.value, node.step, str(node.resource), fp.code, fp.spec, fp.inputs, fp.data,
+                                           outputs, _jsonable(item.result.metrics), applied_at, self.commit, self.who)
+        self.lock = record_nodes(self.project.root, entries)
+        for item in landed:
+            self._finish(item.report)
 
     def _place(self, nid: str, tmp: Path) -> Path:
         """Rename a finished node's temp folder over its artifact folder."""
@@ -208,15 +233,24 @@ class Applier:
                     if pending and all(waiting_on[n] for n in pending):
                         raise RuntimeError(f"apply is stuck: {sorted(pending)} wait on nodes that never ran")
                     continue
-                ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+                refs = list(running)
+                if not ray.wait(refs, num_returns=1, timeout=1.0)[0]:
+                    continue
+                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)  # all that are done by now: one batch
+                landed, settled = [], []
                 for ref in ready:
                     nid, tmp, attempt, started = running.pop(ref)
-                    retry = self._collect(ray, ref, nid, tmp, attempt, started, failed)
-                    if retry:
+                    outcome = self._collect(ray, ref, nid, tmp, attempt, started, failed)
+                    if outcome is True:
                         ref2, tmp2 = self._submit(remote, nid)
                         running[ref2] = (nid, tmp2, attempt + 1, started)
-                    else:
-                        self._release(nid, waiting_on, failed)
+                        continue
+                    if outcome is not None:
+                        landed.append(outcome)
+                    settled.append(nid)
+                self._land(landed)
+                for nid in settled:
+                    self._release(nid, waiting_on, failed)
         except KeyboardInterrupt:
             for ref in running:
                 ray.cancel(ref, force=True)
@@ -254,8 +288,9 @@ class Applier:
         finetune = getattr(spec, "finetune", None)
         return finetune.max_retries if finetune is not None and self.graph.nodes[nid].step == "finetune" else 0
 
-    def _collect(self, ray: Any, ref: Any, nid: str, tmp: Path, attempt: int, started: float, failed: set[str]) -> bool:
-        """Handle a finished task; True when it should be retried."""
+    def _collect(self, ray: Any, ref: Any, nid: str, tmp: Path, attempt: int, started: float,
+                 failed: set[str]) -> Landed | bool | None:
+        """Handle a finished task: its artifact to land, True when it should be retried, None when it failed."""
         step = self.graph.nodes[nid].step
         try:
             outcome = ray.get(ref)
@@ -265,16 +300,14 @@ class Applier:
         seconds = time.perf_counter() - started
         if outcome[0] == "ok":
             result: StepResult = outcome[1]
-            self._record(nid, self._place(nid, tmp), result)
-            self._finish(NodeReport(nid, step, "applied", result.summary, seconds=seconds, attempts=attempt, metrics=result.metrics))
-            return False
+            return Landed(nid, self._place(nid, tmp), result,
+                          NodeReport(nid, step, "applied", result.summary, seconds=seconds, attempts=attempt, metrics=result.metrics))
         if outcome[0] == "gate":
             _, message, verdict = outcome
-            self._record(nid, self._place(nid, tmp), StepResult(metrics={"passed": False, "n": verdict.get("n")}))
             failed.add(nid)
-            self._finish(NodeReport(nid, step, "gate-failed", error=message, hint="dependents are blocked; see verdict.json",
-                                    seconds=seconds, attempts=attempt))
-            return False
+            return Landed(nid, self._place(nid, tmp), StepResult(metrics={"passed": False, "n": verdict.get("n")}),
+                          NodeReport(nid, step, "gate-failed", error=message, hint="dependents are blocked; see verdict.json",
+                                     seconds=seconds, attempts=attempt))
         _, message, hint, retryable = outcome
         shutil.rmtree(tmp, ignore_errors=True)
         if retryable and attempt <= self._max_retries(nid):
@@ -282,7 +315,7 @@ class Applier:
             return True
         failed.add(nid)
         self._finish(NodeReport(nid, step, "failed", error=message, hint=hint or "", seconds=seconds, attempts=attempt))
-        return False
+        return None
 
     def _deploy(self, nid: str, failed: set[str]) -> None:
         from runners.steps.deploy import deploy
@@ -309,8 +342,9 @@ class Applier:
                                     seconds=time.perf_counter() - started, attempts=1))
             return
         serve = {k: result.details[k] for k in ("app", "version", "url", "route_prefix", "config", "dashboard_url")}
-        self._record(nid, self._place(nid, tmp), result, {"serve": serve})
-        self._finish(NodeReport(nid, "deploy", "applied", result.summary, seconds=time.perf_counter() - started, attempts=1))
+        self._land([Landed(nid, self._place(nid, tmp), result,
+                           NodeReport(nid, "deploy", "applied", result.summary, seconds=time.perf_counter() - started,
+                                      attempts=1), {"serve": serve})])
 
     def _gates_block(self, nid: str) -> str | None:
         """Why a deployment may not proceed: a required gate that has not passed on this exact model."""

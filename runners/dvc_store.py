@@ -67,14 +67,25 @@ class Store:
 
     def track(self, folder: Path) -> str:
         """``dvc add`` a finished artifact folder and push it; returns its DVC md5 (``<md5>.dir``)."""
+        return self.track_many([folder])[0]
+
+    def track_many(self, folders: list[Path]) -> list[str]:
+        """``dvc add`` finished artifact folders and push them, one call each for all; their md5s, in order.
+
+        DVC's fixed cost per call (index, remote, git-ignore checks) is most of the work for small
+        artifacts, so nodes that land together are versioned together.
+        """
+        targets = [str(f) for f in folders]
         with _LOCK:
             try:
-                stages = self.repo.add([str(folder)])
-                self.repo.push([str(folder)], remote=None)
-            except Exception as exc:  # DvcException and OSError alike: the node's outputs are not safe yet
-                raise NodeFailed(f"DVC could not version {folder.relative_to(self.root)}: {exc}",
+                stages = self.repo.add(targets)
+                self.repo.push(targets, remote=None)
+            except Exception as exc:  # DvcException and OSError alike: the nodes' outputs are not safe yet
+                names = ", ".join(str(f.relative_to(self.root)) for f in folders)
+                raise NodeFailed(f"DVC could not version {names}: {exc}",
                                  "check the DVC remote (`dvc remote list`) and free disk space") from None
-            return stages[0].outs[0].hash_info.value
+        by_path = {Path(out.fs_path).resolve(): out.hash_info.value for stage in stages for out in stage.outs}
+        return [by_path[f.resolve()] for f in folders]
 
     def recorded_md5(self, folder: Path) -> str | None:
         """The md5 of ``folder`` as its committed .dvc file records it, or None."""

@@ -56,12 +56,15 @@ def state_guard(root: Path, timeout: float = 0) -> Iterator[None]:
 
 def record_node(root: Path, node_id: str, entry: LockEntry) -> Lock:
     """Add or replace one node in llmops.lock (call under ``state_guard``); returns the new lock."""
+    return record_nodes(root, {node_id: entry})
+
+
+def record_nodes(root: Path, entries: dict[str, LockEntry]) -> Lock:
+    """Add or replace nodes in llmops.lock in one atomic write (call under ``state_guard``); returns the new lock."""
     lock, problems = read_lock(root)
     if problems:
         raise ValueError(problems[0].message)
-    nodes = dict(lock.nodes)
-    nodes[node_id] = entry
-    updated = Lock(nodes)
+    updated = Lock({**lock.nodes, **entries})
     write_atomic(root / LOCK_NAME, updated.to_json())
     return updated
 

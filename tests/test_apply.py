@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import git_repo, run_llmops, write_project
+from tests.projects import BASE
 
 pytestmark = pytest.mark.slow
 
@@ -142,7 +143,8 @@ def test_a_second_concurrent_apply_is_refused_naming_the_holder(prompts_repo, ra
     assert f"pid {os.getpid()}" in refused.stderr
 
 
-def test_resume_after_kill_9_does_not_redo_finished_nodes(tmp_path, ray_cluster):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_resume_after_kill_9_or_ctrl_c_does_not_redo_finished_nodes(tmp_path, ray_cluster, how):
     repo = tmp_path / "repo"
     write_project(repo / "specs", {f"p{i:02}.yaml": prompt(f"p{i:02}") for i in range(40)})
     git_repo(repo)
@@ -156,10 +158,11 @@ def test_resume_after_kill_9_does_not_redo_finished_nodes(tmp_path, ray_cluster)
         if lock.exists() and len(json.loads(lock.read_text())["nodes"]) >= 3:
             break
         time.sleep(0.05)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    victim.send_signal(how)
+    code = victim.wait(timeout=120)
+    assert code == (130 if how == signal.SIGINT else -signal.SIGKILL)  # Ctrl-C: the running tasks cancelled, exit 130
     before = json.loads(lock.read_text())["nodes"]
-    assert 3 <= len(before) < 40, f"kill landed after {len(before)} nodes; the test needs it mid-apply"
+    assert 3 <= len(before) < 40, f"the signal landed after {len(before)} nodes; the test needs it mid-apply"
     resumed = apply(repo, ray_cluster, "specs", "--yes")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     after = lock_of(repo)
@@ -167,6 +170,40 @@ def test_resume_after_kill_9_does_not_redo_finished_nodes(tmp_path, ray_cluster)
     for nid, entry in before.items():
         assert after[nid] == entry, f"{nid} was redone"
     assert f"{40 - len(before)} applied" in resumed.stdout
+
+
+def test_a_failing_node_reports_its_own_error_and_blocks_its_dependents(tmp_path, ray_cluster):
+    repo = tmp_path / "repo"
+    write_project(repo / "specs", {
+        "data/t.jsonl": '{"text": "fine", "label": "a"}\n{"text": "broken", "label": \n',
+        "dataset.yaml": """
+            apiVersion: llmops/v1
+            kind: Dataset
+            metadata: {name: tickets}
+            spec:
+              source: {path: data/t.jsonl}
+              columns: {text: string, label: string}
+              splits: {train: 0.5, eval: 0.5, seed: 1}
+            """,
+        "model.yaml": BASE["model.yaml"],
+        "prompt.yaml": """
+            apiVersion: llmops/v1
+            kind: Prompt
+            metadata: {name: classify}
+            spec:
+              template: "Classify: {{ text }}"
+              variables:
+                text: {from: Dataset/tickets}
+            """,
+        "other.yaml": prompt("other")})
+    git_repo(repo)
+    assert run_llmops("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo).returncode == 0
+    failed = apply(repo, ray_cluster, "specs", "--yes")
+    out = failed.stdout + failed.stderr
+    assert failed.returncode == 1, out
+    assert "data/t.jsonl:2" in out and "Traceback" not in out and "RayTaskError" not in out
+    assert "Model/clf:finetune" in out and "not run: Dataset/tickets:prepare did not succeed" in out
+    assert sorted(lock_of(repo)) == ["Prompt/classify:prompt", "Prompt/other:prompt"]  # what could run, ran and is kept
 
 
 def test_a_fresh_clone_restores_every_artifact_with_pull(prompts_repo, ray_cluster, tmp_path):

@@ -94,11 +94,15 @@ def test_plan_json_is_byte_identical_on_two_clones(tmp_path):
     h.write({**BASE})
     h.commit("specs", "2026-01-01T10:00:00Z")
     plans = []
-    for name in ("one", "two"):
+    # another machine, as far as one can tell: other paths, mtimes, time zone, locale, hash seed and home
+    machines = {"one": {"TZ": "UTC", "LANG": "C", "LC_ALL": "C", "PYTHONHASHSEED": "1", "HOME": str(tmp_path / "h1")},
+                "two": {"TZ": "Asia/Kolkata", "LANG": "de_DE.UTF-8", "LC_ALL": "de_DE.UTF-8", "PYTHONHASHSEED": "4242",
+                        "HOME": str(tmp_path / "h2")}}
+    for name, env in machines.items():
         clone = tmp_path / name / "deep" / "clone"
         subprocess.run(["git", "clone", "-q", str(h.top), str(clone)], check=True, capture_output=True)
         (clone / "specs" / "data" / "t.jsonl").touch()  # other mtimes than the origin's
-        done = run_llmops("plan", "specs", "--format", "json", cwd=clone)
+        done = run_llmops("plan", "specs", "--format", "json", "--no-refresh", cwd=clone, env=env)
         assert done.returncode == 0, done.stderr
         plans.append(done.stdout.encode())
     assert plans[0] == plans[1] and b"tmp" not in plans[0]

@@ -68,6 +68,18 @@ def test_the_example_passes_the_pack_with_its_own_policies():
     assert report.resources_checked == 6
 
 
+def test_the_example_passes_the_built_in_prod_gate_rule_too(tmp_path):
+    import shutil
+
+    copy = tmp_path / "specs"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns(".llmops", "artifacts", "llmops.lock"))
+    policies = copy / "policies" / "policies.yaml"
+    documents = policies.read_text().split("\n---\n")
+    policies.write_text("\n---\n".join(d for d in documents if "name: prod-needs-gate" not in d))
+    report = check_policies(compile_project(copy, use_cache=False), TODAY)
+    assert report.overridden == () and report.errors == [] and len(report.findings) == 1  # the waived FAQ alone
+
+
 def test_every_builtin_rule_has_a_stable_documented_code_and_compiles():
     from compiler.policy.engine import CompileError, compile_rule
 
@@ -117,6 +129,11 @@ def test_each_rule_catches_its_violation_at_the_offending_field(project, case, b
     assert finding.policy == rule.id and finding.message.startswith(f"{expected[1]} violates {rule.id}: {rule.message}")
     assert finding.diagnostic.code == expected[0] and finding.hint == rule.hint
     assert report.ok is (expected[5] == "warning")
+    # every rule of the pack is overridable: a user Policy of its name replaces it (here: switches it off)
+    off = (f"apiVersion: llmops/v1\nkind: Policy\nmetadata: {{name: {rule.id}, owner: {OWNER}}}\nspec:\n"
+           f"  severity: error\n  match: {{}}\n  rule: \"true\"\n  message: waived for this repository\n")
+    overridden = check(project, {**broken, "override.yaml": off})
+    assert overridden.findings == () and overridden.overridden == (rule.id,), case
 
 
 def test_an_owner_written_as_null_is_no_owner(project):
