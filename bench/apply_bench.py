@@ -313,8 +313,9 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path, cluster: Any) ->
 
 CAUSES = [  # (label, file suffix, function): cumulative time of each in the driver, from the profile
     ("Applier.run, all of it", "runners/apply.py", "run"),
-    ("DVC add per batch of landed nodes (Store.add_many)", "runners/dvc_store.py", "add_many"),
-    ("DVC push, once at the end (Store.push)", "runners/dvc_store.py", "push"),
+    ("DVC add + push per batch of landed nodes (Store.track_many)", "runners/dvc_store.py", "track_many"),
+    ("  of which dvc add", "dvc/repo/add.py", "add"),
+    ("  of which dvc push", "dvc/repo/push.py", "push"),
     ("lock rewrite per batch (record_nodes)", "runners/state.py", "record_nodes"),
     ("  of which read_lock (parse the whole lock)", "compiler/lockfile.py", "read_lock"),
     ("  of which write_atomic (fsync, rename)", "runners/files.py", "write_atomic"),

@@ -3,12 +3,10 @@
 A loop over the plan, not a second planner (Terraform's contract). Independent nodes run
 in parallel as Ray tasks with the resources their spec asks for; a deployment runs in
 this driver, which talks to Serve. After every node: its artifact folder is renamed into
-place (a half-written output is never seen), added to the DVC cache, and the node is written
-to llmops.lock atomically, so an apply killed at any moment resumes without redoing finished
-nodes. Nodes that finish together are added and written together (one ``dvc add``, one lock
-write), so many small nodes do not pay DVC's fixed costs one by one; everything the run
-versioned is pushed to the remote in one call at its end (a rerun pushes what a killed run
-could not). A
+place (a half-written output is never seen), versioned by DVC, and the node is written to
+llmops.lock atomically, so an apply killed at any moment resumes without redoing finished
+nodes. Nodes that finish together are versioned and written together (one ``dvc add``, one
+push, one lock write), so many small nodes do not pay DVC's fixed costs one by one. A
 failure is the node's own message; a failed gate blocks what depends on it.
 """
 
@@ -135,7 +133,6 @@ class Applier:
         self.report = ApplyReport()
         self.lock: Lock = read_lock(self.project.root)[0]
 
-
     # ----------------------------------------------------------------- bookkeeping
     def _emit(self, kind: str, node: str, report: NodeReport | None = None) -> None:
         self.events(kind, node, report)
@@ -147,13 +144,12 @@ class Applier:
     def _land(self, landed: list[Landed]) -> None:
         """Version the folders of nodes that finished together, write them to the lock in one write, report them.
 
-        One ``dvc add`` (into the local DVC cache: content-addressed, durable) and one lock write for
-        the lot, so DVC's and the lock's fixed costs are paid once per batch, not once per node. A node
-        counts as applied once both are done; the push to the remote is one call at the end of the run.
+        One ``dvc add`` + ``dvc push`` and one lock write for the lot: DVC's and the lock's fixed costs
+        are paid once per batch, not once per node, and a node counts as applied only once both are done.
         """
         if not landed:
             return
-        md5s = self.store.add_many([item.folder for item in landed])
+        md5s = self.store.track_many([item.folder for item in landed])
         applied_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         entries = {}
         for item, md5 in zip(landed, md5s):
@@ -194,11 +190,7 @@ class Applier:
             self._delete(deletes)
             self._execute(todo)
         except KeyboardInterrupt:
-            self.report.interrupted = True  # what landed is in the lock and the local cache; a rerun pushes it
-            return self.report
-        # The lock is shared (committed) only after apply, so one push at the end serves every reader of it;
-        # it pushes every tracked artifact the remote lacks, so what a killed run added goes up too.
-        self.store.push()
+            self.report.interrupted = True
         return self.report
 
     def _delete(self, nids: list[str]) -> None:

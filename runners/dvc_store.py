@@ -67,39 +67,25 @@ class Store:
 
     def track(self, folder: Path) -> str:
         """``dvc add`` a finished artifact folder and push it; returns its DVC md5 (``<md5>.dir``)."""
-        [md5] = self.add_many([folder])
-        self.push([folder])
-        return md5
+        return self.track_many([folder])[0]
 
-    def add_many(self, folders: list[Path]) -> list[str]:
-        """``dvc add`` finished artifact folders, one call for all (into the local cache); their md5s, in order.
+    def track_many(self, folders: list[Path]) -> list[str]:
+        """``dvc add`` finished artifact folders and push them, one call each for all; their md5s, in order.
 
-        DVC's fixed cost per call (the repository index, git-ignore checks) is most of the work
-        for small artifacts, so nodes that land together are added together.
+        DVC's fixed cost per call (index, remote, git-ignore checks) is most of the work for small
+        artifacts, so nodes that land together are versioned together.
         """
+        targets = [str(f) for f in folders]
         with _LOCK:
             try:
-                stages = self.repo.add([str(f) for f in folders])
+                stages = self.repo.add(targets)
+                self.repo.push(targets, remote=None)
             except Exception as exc:  # DvcException and OSError alike: the nodes' outputs are not safe yet
-                raise NodeFailed(f"DVC could not version {self._names(folders)}: {exc}",
-                                 "check free disk space and the DVC cache (`dvc doctor`)") from None
+                names = ", ".join(str(f.relative_to(self.root)) for f in folders)
+                raise NodeFailed(f"DVC could not version {names}: {exc}",
+                                 "check the DVC remote (`dvc remote list`) and free disk space") from None
         by_path = {Path(out.fs_path).resolve(): out.hash_info.value for stage in stages for out in stage.outs}
         return [by_path[f.resolve()] for f in folders]
-
-    def push(self, folders: list[Path] | None = None) -> None:
-        """``dvc push`` artifact folders (default: every tracked one the remote lacks) to the default remote."""
-        with _LOCK:
-            try:
-                self.repo.push([str(f) for f in folders] if folders is not None else None, remote=None)
-            except Exception as exc:
-                what = self._names(folders) if folders is not None else "the artifacts"
-                raise NodeFailed(f"DVC could not push {what}: {exc}",
-                                 "they are versioned in the local DVC cache and the lock; fix the remote "
-                                 "(`dvc remote list`), then rerun apply, which pushes them first") from None
-
-    def _names(self, folders: list[Path]) -> str:
-        names = [str(f.relative_to(self.root)) for f in folders]
-        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
     def recorded_md5(self, folder: Path) -> str | None:
         """The md5 of ``folder`` as its committed .dvc file records it, or None."""
