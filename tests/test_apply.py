@@ -143,10 +143,26 @@ def test_a_second_concurrent_apply_is_refused_naming_the_holder(prompts_repo, ra
     assert f"pid {os.getpid()}" in refused.stderr
 
 
+def dataset_chain(length: int) -> dict[str, str]:
+    """Datasets each derived from the one before: they run, and land in the lock, one after another."""
+    files = {"data/t.jsonl": "".join(f'{{"text": "ticket number {i}", "label": "a"}}\n' for i in range(20))}
+    for i in range(length):
+        source = "{path: data/t.jsonl}" if i == 0 else f"{{dataset: Dataset/d{i - 1:02}}}"
+        files[f"d{i:02}.yaml"] = f"""
+            apiVersion: llmops/v1
+            kind: Dataset
+            metadata: {{name: d{i:02}}}
+            spec:
+              source: {source}
+              columns: {{text: string, label: string}}
+            """
+    return files
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_resume_after_kill_9_or_ctrl_c_does_not_redo_finished_nodes(tmp_path, ray_cluster, how):
-    repo = tmp_path / "repo"
-    write_project(repo / "specs", {f"p{i:02}.yaml": prompt(f"p{i:02}") for i in range(40)})
+    repo, length = tmp_path / "repo", 12
+    write_project(repo / "specs", dataset_chain(length))
     git_repo(repo)
     assert run_llmops("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo).returncode == 0
     script = Path(sys.executable).with_name("llmops")
@@ -162,14 +178,14 @@ def test_resume_after_kill_9_or_ctrl_c_does_not_redo_finished_nodes(tmp_path, ra
     code = victim.wait(timeout=120)
     assert code == (130 if how == signal.SIGINT else -signal.SIGKILL)  # Ctrl-C: the running tasks cancelled, exit 130
     before = json.loads(lock.read_text())["nodes"]
-    assert 3 <= len(before) < 40, f"the signal landed after {len(before)} nodes; the test needs it mid-apply"
+    assert 3 <= len(before) < length, f"the signal landed after {len(before)} nodes; the test needs it mid-apply"
     resumed = apply(repo, ray_cluster, "specs", "--yes")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     after = lock_of(repo)
-    assert len(after) == 40
+    assert len(after) == length
     for nid, entry in before.items():
         assert after[nid] == entry, f"{nid} was redone"
-    assert f"{40 - len(before)} applied" in resumed.stdout
+    assert f"{length - len(before)} applied" in resumed.stdout
 
 
 def test_a_failing_node_reports_its_own_error_and_blocks_its_dependents(tmp_path, ray_cluster):
