@@ -47,9 +47,7 @@ def command(ctx: click.Context, target: Path | None, project_path: Path | None, 
     """Apply a saved plan (plan.json) or the specs under PATH, on Ray."""
     from compiler import compile_project
     from compiler.fingerprint import fingerprint_graph
-    from compiler.lockfile import read_lock
     from compiler.plan import plan_changes
-    from compiler.plan_freshness import Freshness, check_fresh
     from compiler.render.plan import render_plan_text
 
     saved = _load_saved(ctx, target) if target is not None and target.is_file() else None
@@ -60,10 +58,7 @@ def command(ctx: click.Context, target: Path | None, project_path: Path | None, 
         print_diagnostics(rebase(compilation.diagnostics, root), "text")
         ctx.exit(1)
     policy = _check_policies(ctx, compilation)
-    lock, problems = read_lock(root)
-    if problems:
-        print_diagnostics(rebase(problems, root), "text")
-        ctx.exit(1)
+    lock = _read_lock(ctx, root)
     prints = fingerprint_graph(compilation.project, compilation.graph)
     if saved is None:
         plan = plan_changes(compilation.graph, prints, lock, compilation.project.specs_digest, drift_check(root)(lock))
@@ -74,9 +69,7 @@ def command(ctx: click.Context, target: Path | None, project_path: Path | None, 
             click.echo("Nothing applied.")
             ctx.exit(0)
         saved = plan.to_dict()
-    freshness = check_fresh(saved, compilation.project.specs_digest, lock)
-    if not freshness.fresh:
-        _fail(ctx, f"refusing a stale plan: {freshness.reason}", freshness.hint)
+    freshness = _fresh(ctx, saved, compilation, lock)
     if not any(c["action"] != "no-op" and c["node"] not in freshness.done for c in saved["changes"]):
         click.echo("No changes. Nothing to apply.")
         ctx.exit(0)
@@ -116,7 +109,7 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
     progress = Progress(saved)
     try:
         with state_guard(root):
-            freshness = _still_fresh(ctx, saved, compilation)
+            freshness = _fresh(ctx, saved, compilation, _read_lock(ctx, root))  # again: an apply may have ended since
             cluster = existing(address) if address else start_local(root, num_cpus)
             progress.note(f"Ray: {'cluster ' + address if address else 'local cluster ' + cluster.address}")
             cluster = connect(cluster)
@@ -134,14 +127,21 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
     return report.exit_code
 
 
-def _still_fresh(ctx: click.Context, saved: dict[str, Any], compilation: Any) -> Any:
-    """The plan checked again under the state lock: an apply that finished since the first check moved the lock."""
+def _read_lock(ctx: click.Context, root: Path) -> Any:
+    """llmops.lock, or its located problems printed and exit 1."""
     from compiler.lockfile import read_lock
+
+    lock, problems = read_lock(root)
+    if problems:
+        print_diagnostics(rebase(problems, root), "text")
+        ctx.exit(1)
+    return lock
+
+
+def _fresh(ctx: click.Context, saved: dict[str, Any], compilation: Any, lock: Any) -> Any:
+    """The plan's freshness against ``lock``; a stale plan is refused (exit 1)."""
     from compiler.plan_freshness import check_fresh
 
-    lock, problems = read_lock(compilation.project.root)
-    if problems:
-        _fail(ctx, f"llmops.lock became unreadable since the plan was checked: {problems[0].message}", problems[0].hint)
     freshness = check_fresh(saved, compilation.project.specs_digest, lock)
     if not freshness.fresh:
         _fail(ctx, f"refusing a stale plan: {freshness.reason}", freshness.hint)

@@ -159,8 +159,7 @@ def check(ctx: click.Context, path: Path | None, fmt: str, out: Path | None, fai
     ctx.exit(exit_code(report, compilation.ok, fail_on))
 
 
-def plan_section(path: Path, specs_digest: str, fmt: str, use_cache: bool = True, compilation: Any = None,
-                 limit: int = 12_000) -> str:
+def plan_section(path: Path, specs_digest: str, fmt: str, use_cache: bool = True, compilation: Any = None) -> str:
     """The policy verdict as ``plan`` shows it after the plan (text) or in the PR comment (markdown).
 
     Judged on the plan's own compilation when it made one (a plan-cache miss), else read from
@@ -174,5 +173,5 @@ def plan_section(path: Path, specs_digest: str, fmt: str, use_cache: bool = True
     body = policy_verdict(path, specs_digest, use_cache=use_cache, compilation=compilation)
     shown = _shown(project_root(path))
     if fmt == "markdown":
-        return render_policy_markdown(body, shown, limit)
+        return render_policy_markdown(body, shown)
     return render_policy_section(body, styler(), shown)
