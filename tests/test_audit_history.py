@@ -149,7 +149,7 @@ def test_the_blob_cache_makes_a_second_walk_parse_nothing(tmp_path):
     h, _ = base_history(tmp_path)
     first = BlobCache.load(tmp_path)
     cold = spec_history(h.repo, first)
-    assert first.dirty and (tmp_path / ".llmops" / "cache" / "audit-blobs.marshal").exists()
+    assert first.entries and (tmp_path / ".llmops" / "cache" / "audit-blobs.marshal").exists()
     second = BlobCache.load(tmp_path)
     assert second.missing(list(first.entries)) == []
     assert [e.to_dict() for e in spec_history(h.repo, second)] == [e.to_dict() for e in cold] and not second.dirty

@@ -11,12 +11,8 @@ Pure: the writer is ``runners/apply_log.py``; this module only formats and reads
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import orjson
+from typing import Any, NamedTuple
 
 APPLY_LOG_NAME = "llmops.applies.jsonl"
 APPLY_LOG_VERSION = 1
@@ -29,11 +25,15 @@ CHAIN_FIELDS = ("log_version", "seq", "prev", "hash")
 
 def canonical(value: Any) -> bytes:
     """The bytes a record is hashed and stored as: stable across machines and Python versions."""
+    import orjson  # here and below, not above: ``audit log`` over a project never applied reads no record
+
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def record_hash(record: dict[str, Any]) -> str:
     """SHA-256 of the record's canonical JSON, its own ``hash`` left out."""
+    import hashlib
+
     return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
 
 
@@ -58,8 +58,7 @@ def chain_record(record: dict[str, Any], seq: int, prev: str) -> bytes:
     return canonical(stored) + b"\n"
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
+class LogLine(NamedTuple):
     """One line of the log as found: its 1-based line number, bytes, and the record if it parses."""
 
     number: int
@@ -71,6 +70,10 @@ class LogLine:
 def split_lines(raw: bytes) -> list[LogLine]:
     """Every non-empty line of the log, parsed where it parses."""
     lines: list[LogLine] = []
+    if not raw.strip():
+        return lines
+    import orjson
+
     chunks = raw.split(b"\n")
     for index, chunk in enumerate(chunks):
         if not chunk.strip():

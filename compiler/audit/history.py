@@ -8,11 +8,11 @@ against their first parent: what the merge brought into the branch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from compiler.audit.applylog import APPLY_LOG_NAME
+from compiler.audit.commit_cache import CommitCache, decode, encode
 from compiler.audit.git import Commit, FileChange, Repo, log, read_blobs
 from compiler.audit.semantic_diff import ResourceChange, Version, diff_versions
 from compiler.audit.snapshot import BlobCache, is_spec_path
@@ -25,8 +25,7 @@ def iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
-class SpecCommit:
+class SpecCommit(NamedTuple):
     """One commit as an auditor reads it: who, when, why, and what changed in the resources."""
 
     commit: Commit
@@ -79,18 +78,33 @@ def _spec_commit(repo: Repo, commit: Commit, defined: dict[str, dict]) -> SpecCo
 
 
 def spec_history(repo: Repo, cache: BlobCache, rev: str = "HEAD", since: str | None = None,
-                 until: str | None = None) -> list[SpecCommit]:
-    """Every commit reachable from ``rev`` touching the project folder, newest first, with its resource changes."""
-    commits = log(repo, rev, since, until)
+                 until: str | None = None, commits: CommitCache | None = None) -> list[SpecCommit]:
+    """Every commit reachable from ``rev`` touching the project folder, newest first, with its resource changes.
+
+    With ``commits``, a history whose every commit was read before is answered from it
+    (one ``git log`` without diffs); any new commit reads the history in full and
+    remembers it.
+    """
+    if commits is not None:
+        listed = log(repo, rev, since, until, files=False)
+        stored = [commits.get(c.sha) for c in listed]
+        if all(s is not None for s in stored):
+            return [SpecCommit(c, *decode(s)) for c, s in zip(listed, stored)]  # type: ignore[arg-type]
+    found = log(repo, rev, since, until)
     paths: dict[str, str] = {}
-    for commit in commits:
+    for commit in found:
         for change in commit.files:
             for _, rel, blob in _sides(repo, change):
                 paths.setdefault(blob, rel)
     raw = read_blobs(repo, cache.missing(list(paths)))
     defined = cache.defined({blob: (rel, raw.get(blob)) for blob, rel in paths.items()})
     cache.save()
-    return [_spec_commit(repo, commit, defined) for commit in commits]
+    history = [_spec_commit(repo, commit, defined) for commit in found]
+    if commits is not None:
+        for entry in history:
+            commits.put(entry.commit.sha, encode(entry.changes, entry.renamed, entry.other_files, entry.spec_files))
+        commits.save()
+    return history
 
 
 def is_bookkeeping(entry: SpecCommit) -> bool:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from compiler.audit.history import iso
 from compiler.audit.log import apply_summary
 
 if TYPE_CHECKING:  # the types only: ``audit log`` need not import lineage's readers
@@ -56,7 +57,7 @@ def render_log(entries: list[LogEntry], style: Style = _plain) -> str:
     for entry in entries:
         c = entry.spec.commit
         merge = f"  (merge of {', '.join(p[:8] for p in c.parents)})" if c.is_merge else ""
-        date = entry.spec.to_dict()["date"]
+        date = iso(c.authored)
         out.append(style(f"commit {c.sha[:12]}  {date}  {c.author} <{c.email}>{merge}", "bold"))
         out.append(f"    {c.subject}")
         for change in entry.spec.changes:

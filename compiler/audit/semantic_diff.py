@@ -7,14 +7,12 @@ the old and new values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 ACTIONS = ("added", "removed", "changed")
 
 
-@dataclass(frozen=True, slots=True)
-class FieldChange:
+class FieldChange(NamedTuple):
     path: str            # "spec.finetune.training.epochs", "metadata.labels.pii"
     old: Any
     new: Any
@@ -23,8 +21,7 @@ class FieldChange:
         return {"path": self.path, "old": self.old, "new": self.new}
 
 
-@dataclass(frozen=True, slots=True)
-class ResourceChange:
+class ResourceChange(NamedTuple):
     ref: str             # "Model/ticket-classifier"
     action: str          # added | removed | changed
     file: str            # where it is defined after the change (before it, when removed)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -81,53 +80,60 @@ def source_signature(package: str) -> str:
 
 @dataclass
 class BlobCache:
-    """Blob id -> what it defines, persisted beside the compiler's other caches."""
+    """Blob id -> what it defines, persisted beside the compiler's other caches; read on first use.
+
+    A history answered from the commit cache needs no blob, so loading costs nothing until
+    one is asked for.
+    """
 
     path: Path | None
-    signature: str
-    entries: dict[str, Defined]
+    signature: str = ""
+    _entries: dict[str, Defined] | None = None
     dirty: bool = False
 
     @classmethod
     def load(cls, root: Path | None) -> BlobCache:
-        signature = source_signature("llmops_spec")
-        path = root / ".llmops" / "cache" / "audit-blobs.marshal" if root is not None else None
-        entries: dict[str, Defined] = {}
-        if path is not None:
-            try:
-                stored_signature, stored = marshal.loads(path.read_bytes())
-                if stored_signature == signature and isinstance(stored, dict):
-                    entries = stored
-            except (OSError, EOFError, ValueError, TypeError):
-                pass
-        return cls(path, signature, entries)
+        return cls(root / ".llmops" / "cache" / "audit-blobs.marshal" if root is not None else None)
+
+    @property
+    def entries(self) -> dict[str, Defined]:
+        if self._entries is None:
+            self.signature = source_signature("llmops_spec")
+            self._entries = {}
+            if self.path is not None:
+                try:
+                    stored_signature, stored = marshal.loads(self.path.read_bytes())
+                    if stored_signature == self.signature and isinstance(stored, dict):
+                        self._entries = stored
+                except (OSError, EOFError, ValueError, TypeError):
+                    pass
+        return self._entries
 
     def defined(self, blobs: dict[str, tuple[str, bytes | None]]) -> dict[str, Defined]:
         """What each blob defines; ``blobs`` maps blob id -> (path, bytes or None when cached)."""
+        entries = self.entries
         out: dict[str, Defined] = {}
         for sha, (path, raw) in blobs.items():
-            hit = self.entries.get(sha)
+            hit = entries.get(sha)
             if hit is None:
-                hit = self.entries[sha] = parse_blob(raw or b"", path)
+                hit = entries[sha] = parse_blob(raw or b"", path)
                 self.dirty = True
             out[sha] = hit
         return out
 
     def missing(self, shas: list[str]) -> list[str]:
-        return [sha for sha in shas if sha not in self.entries]
+        entries = self.entries
+        return [sha for sha in shas if sha not in entries]
 
     def save(self) -> None:
         """Write atomically; a read-only checkout simply stays uncached."""
         if not self.dirty or self.path is None:
             return
+        from compiler.parse_cache import write_cache_file
+
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            gitignore = self.path.parent.parent / ".gitignore"
-            if not gitignore.exists():
-                gitignore.write_text("*\n")
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".audit-blobs-")
-            with os.fdopen(fd, "wb") as handle:
-                marshal.dump((self.signature, self.entries), handle)
-            os.replace(tmp, self.path)
-        except (OSError, ValueError):
-            pass
+            data = marshal.dumps((self.signature, self.entries))
+        except ValueError:  # a value marshal cannot hold: leave it uncached
+            return
+        write_cache_file(self.path, data)
+        self.dirty = False
