@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+from plan_bench import cli_env, precompile  # noqa: E402 - the same environment and bytecode as the plan benchmark
 LLMOPS = Path(sys.executable).with_name("llmops")
 TARGET = 5.0
 CHAINS = 6
@@ -156,11 +158,12 @@ def make_repo(folder: Path, commits: int) -> Path:
 
 def timed(args: list[str], cwd: Path, repeat: int, before=None) -> tuple[float, list[float], str]:
     samples, out = [], ""
+    env = cli_env()
     for _ in range(repeat):
         if before:
             before()
         start = time.perf_counter()
-        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env)
         samples.append(time.perf_counter() - start)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr}")
@@ -190,6 +193,7 @@ def main() -> None:
     parser.add_argument("--policy", action="store_true", help="also time audit log with policy verdicts")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
+    precompile()
     work = Path(tempfile.mkdtemp(prefix="audit-bench-"))
     repo = make_repo(work / "repo", args.commits)
     cache = repo / "specs" / ".llmops"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from compiler.diagnostics import Diagnostic
+if TYPE_CHECKING:  # commands that print no diagnostic (audit, call, down) need not import them
+    from compiler.diagnostics import Diagnostic
 
 STYLES = {
     "error": {"fg": "red", "bold": True}, "warning": {"fg": "yellow", "bold": True}, "note": {"fg": "cyan"},
@@ -58,6 +58,8 @@ def rebase(diagnostics: list[Diagnostic], root: Path) -> list[Diagnostic]:
 
     def mention(match: re.Match[str]) -> str:
         return shown(match[1]) if (root / match[1]).is_file() else match[1]
+
+    from dataclasses import replace
 
     return [replace(d, file=shown(d.file), hint=_MENTION.sub(mention, d.hint) if d.hint else d.hint) for d in diagnostics]
 

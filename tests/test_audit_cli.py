@@ -89,6 +89,21 @@ def test_not_a_repository_is_a_clear_message(capsys, tmp_path):
     assert code == 1 and "is not inside a git repository" in err and "hint:" in err
 
 
+def test_a_repository_with_no_commit_has_an_empty_history(capsys, tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "specs").mkdir()
+    code, out, _ = run(capsys, "audit", "log", str(tmp_path / "specs"), "--no-policy")
+    assert code == 0 and out.strip() == "0 commits"
+
+
+def test_a_warm_log_prints_what_the_cold_one_did(capsys, applied):
+    h, _ = applied
+    cold = [run(capsys, "audit", "log", str(h.specs), *extra)[1] for extra in (["--no-policy"], ["--no-policy", "--kind", "Model"])]
+    assert (h.specs / ".llmops" / "cache" / "audit-commits-specs.marshal").exists()
+    warm = [run(capsys, "audit", "log", str(h.specs), *extra)[1] for extra in (["--no-policy"], ["--no-policy", "--kind", "Model"])]
+    assert warm == cold and "epochs: 1.0 -> 3.0" in warm[1]
+
+
 def test_plan_json_is_byte_identical_on_two_clones(tmp_path):
     h = History(tmp_path / "origin")
     h.write({**BASE})

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import marshal
 
-from compiler.audit.commit_cache import CommitCache
+import pytest
+
+from compiler.audit import history as history_module
+from compiler.audit.commit_cache import MAX_LISTINGS, CommitCache
 from compiler.audit.history import spec_history
 from compiler.audit.log import audit_log
 from compiler.audit.render import render_log
@@ -31,6 +34,33 @@ def test_a_warm_history_equals_a_cold_one_and_reads_no_blob(tmp_path):
         render_log(audit_log(h.repo, h.specs, policies=False))
 
 
+def test_a_head_listed_before_needs_no_walk_of_the_history(tmp_path, monkeypatch):
+    h, _ = base_history(tmp_path)
+    cold, _ = history_dicts(h, None)
+    history_dicts(h, tmp_path)
+    assert CommitCache.load(tmp_path, h.repo.prefix).listing(h.git("rev-parse", "HEAD"))
+
+    def no_walk(*args, **kwargs):
+        raise AssertionError("git log ran for a head whose history is cached")
+
+    monkeypatch.setattr(history_module, "log", no_walk)
+    assert history_dicts(h, tmp_path)[0] == cold
+    with pytest.raises(AssertionError):  # a window in time is listed by git: relative dates move
+        history_dicts(h, tmp_path, since="2026-01-11T00:00:00Z")
+
+
+def test_only_the_newest_heads_keep_their_listing(tmp_path):
+    h, _ = base_history(tmp_path)
+    history_dicts(h, tmp_path)
+    cache = CommitCache.load(tmp_path, h.repo.prefix)
+    known = cache.history(list(cache.entries)) or []
+    assert len(known) == 5
+    for i in range(MAX_LISTINGS + 3):
+        cache.remember(f"{i:040x}", known[:1])
+    assert len(cache.listings) == MAX_LISTINGS and f"{0:040x}" not in cache.listings
+    assert cache.listing(f"{MAX_LISTINGS + 2:040x}") == tuple(c.sha for c, _ in known[:1])
+
+
 def test_a_new_commit_is_read_and_the_filters_agree(tmp_path):
     h, _ = base_history(tmp_path)
     history_dicts(h, tmp_path)
@@ -50,8 +80,8 @@ def test_other_code_or_another_folder_starts_over(tmp_path):
     history_dicts(h, tmp_path)
     cache = CommitCache.load(tmp_path, h.repo.prefix)
     assert cache.entries and CommitCache.load(tmp_path, "other/").entries == {}
-    _, entries = marshal.loads(cache.path.read_bytes())
-    cache.path.write_bytes(marshal.dumps(("llmops_spec/defaults.py:1:1", entries)))  # as if the language changed
+    _, entries, listings = marshal.loads(cache.path.read_bytes())
+    cache.path.write_bytes(marshal.dumps(("llmops_spec/defaults.py:1:1", entries, listings)))  # as if the language changed
     assert CommitCache.load(tmp_path, h.repo.prefix).entries == {}
     assert history_dicts(h, tmp_path)[0] == history_dicts(h, None)[0]
     cache.path.write_bytes(b"\x00garbage")

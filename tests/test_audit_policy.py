@@ -74,3 +74,16 @@ def test_the_log_and_the_report_show_the_verdicts_and_who_waived_what(tmp_path):
     markdown = render_markdown(build_report(h.repo, h.specs))
     findings = markdown.split("## Policy findings at HEAD", 1)[1].split("## Waivers", 1)[0]
     assert "pii-training-needs-redaction on Model/clf" in findings and "(waived by late-redaction)" in findings
+
+
+def test_a_text_log_reads_the_summaries_and_never_the_reports(tmp_path):
+    h, shas = _history(tmp_path)
+    wanted = [(sha, "2026-01-02") for sha in shas]
+    full = policy_verdicts(h.repo, wanted, PolicyCache(tmp_path))
+    summaries = PolicyCache(tmp_path)
+    brief = policy_verdicts(h.repo, wanted, summaries, reports=False)
+    assert summaries._reports is None and not summaries.dirty  # the big file was never read, nothing was judged again
+    assert {s: (v.status, v.summary) for s, v in brief.items()} == {s: (v.status, v.summary) for s, v in full.items()}
+    assert all(v.report is None for v in brief.values()) and full[shas[0]].report["findings"]
+    again = PolicyCache(tmp_path)
+    assert policy_verdicts(h.repo, wanted, again) == full and not again.dirty

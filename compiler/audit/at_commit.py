@@ -2,24 +2,22 @@
 
 Policy verdicts of past commits never change (the tree is content-addressed, waivers
 are judged as of the commit's day), so they are cached by (tree id, day), keyed by the
-policy engine's and the language's source, in
-``.llmops/cache/audit-policy.json``: a second ``audit log`` compiles nothing again.
+policy engine's and the language's source, in ``.llmops/cache/audit-policy.marshal``
+(and the full reports beside it): a second ``audit log`` compiles nothing again.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import marshal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from compiler.audit.git import Repo, extract_tree
 from compiler.audit.snapshot import source_signature
 
-POLICY_CACHE_VERSION = 1
+POLICY_CACHE_VERSION = 2
 
 
 @contextmanager
@@ -34,8 +32,7 @@ def project_at(repo: Repo, commit: str) -> Iterator[Path]:
         yield folder
 
 
-@dataclass(frozen=True)
-class PolicyVerdict:
+class PolicyVerdict(NamedTuple):
     """Policy results at one commit: ``status`` is passed | violations | invalid."""
 
     status: str
@@ -67,31 +64,60 @@ def _judge(folder: Path, day: str) -> PolicyVerdict:
 
 
 class PolicyCache:
-    """(tree id, day, engine) -> verdict, as JSON beside the other caches."""
+    """(tree id, day) -> verdict, beside the other caches, keyed by the engine's and the language's source.
+
+    The status and summary of each verdict (what the text log prints) and its full report
+    (what JSON and the audit report carry, a thousand times larger) are two files, so a
+    text log reads only the small one.
+    """
 
     def __init__(self, root: Path | None) -> None:
-        self.path = root / ".llmops" / "cache" / "audit-policy.json" if root is not None else None
-        self.entries: dict[str, Any] = {}
-        self.dirty = False
+        folder = root / ".llmops" / "cache" if root is not None else None
+        self.path = folder / "audit-policy.marshal" if folder is not None else None
+        self.reports_path = folder / "audit-policy-reports.marshal" if folder is not None else None
         self.signature = f"{POLICY_CACHE_VERSION}|{source_signature('compiler.policy')}|{source_signature('llmops_spec')}"
-        if self.path is not None:
-            try:
-                stored = json.loads(self.path.read_text())
-                if stored.get("signature") == self.signature:
-                    self.entries = stored["entries"]
-            except (OSError, ValueError, KeyError, AttributeError):
-                pass
+        self.entries: dict[str, tuple[str, str]] = self._read(self.path)
+        self._reports: dict[str, dict[str, Any] | None] | None = None
+        self.dirty = False
+
+    def _read(self, path: Path | None) -> dict[str, Any]:
+        if path is None:
+            return {}
+        try:
+            signature, entries = marshal.loads(path.read_bytes())
+        except (OSError, EOFError, ValueError, TypeError):
+            return {}
+        return entries if signature == self.signature and isinstance(entries, dict) else {}
+
+    @property
+    def reports(self) -> dict[str, dict[str, Any] | None]:
+        if self._reports is None:
+            self._reports = self._read(self.reports_path)
+        return self._reports
+
+    def get(self, key: str, with_report: bool = True) -> PolicyVerdict | None:
+        hit = self.entries.get(key)
+        if hit is None or (with_report and key not in self.reports):
+            return None
+        return PolicyVerdict(hit[0], hit[1], self.reports[key] if with_report else None)
+
+    def put(self, key: str, verdict: PolicyVerdict) -> None:
+        self.reports[key] = verdict.report  # read first: the file is rewritten whole
+        self.entries[key] = (verdict.status, verdict.summary)
+        self.dirty = True
 
     def save(self) -> None:
-        if not self.dirty or self.path is None:
+        if not self.dirty or self.path is None or self.reports_path is None:
             return
+        from compiler.parse_cache import write_cache_file
+
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"signature": self.signature, "entries": self.entries}))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass
+            reports, entries = marshal.dumps((self.signature, self.reports)), marshal.dumps((self.signature, self.entries))
+        except ValueError:  # a value marshal cannot hold: leave the verdicts uncached
+            return
+        write_cache_file(self.reports_path, reports)  # the reports first: an entry never lacks its report
+        write_cache_file(self.path, entries)
+        self.dirty = False
 
 
 def _trees(repo: Repo, commits: list[str]) -> dict[str, str]:
@@ -102,8 +128,9 @@ def _trees(repo: Repo, commits: list[str]) -> dict[str, str]:
     return {c: line.split()[0] for c, line in zip(commits, out) if not line.endswith("missing")}
 
 
-def policy_verdicts(repo: Repo, commits: list[tuple[str, str]], cache: PolicyCache) -> dict[str, PolicyVerdict]:
-    """Verdicts for each (commit, day), compiling only trees never judged before."""
+def policy_verdicts(repo: Repo, commits: list[tuple[str, str]], cache: PolicyCache,
+                    reports: bool = True) -> dict[str, PolicyVerdict]:
+    """Verdicts for each (commit, day), compiling only trees never judged before; without ``reports``, no report."""
     if not commits:
         return {}
     trees = _trees(repo, [sha for sha, _ in commits])
@@ -114,11 +141,12 @@ def policy_verdicts(repo: Repo, commits: list[tuple[str, str]], cache: PolicyCac
             verdicts[sha] = PolicyVerdict("invalid", "the project folder does not exist at this commit")
             continue
         key = f"{tree}:{day}"
-        hit = cache.entries.get(key)
-        if hit is None:
+        verdict = cache.get(key, reports)
+        if verdict is None:
             with project_at(repo, sha) as folder:
-                hit = cache.entries[key] = _judge(folder, day).to_dict()
-            cache.dirty = True
-        verdicts[sha] = PolicyVerdict(hit["status"], hit["summary"], hit.get("report"))
+                verdict = _judge(folder, day)
+            cache.put(key, verdict)
+            verdict = verdict if reports else PolicyVerdict(verdict.status, verdict.summary)
+        verdicts[sha] = verdict
     cache.save()
     return verdicts

@@ -1,64 +1,59 @@
 """Each commit's resource changes, cached by commit id: what a commit changed never changes.
 
 A commit id names its tree and its parents, so its diff against its first parent, and the
-resource changes read from it, are fixed once computed. A warm ``audit log`` lists the
-commits (``git log`` without diffs), finds every one here, and neither asks git for a diff
-nor reads a blob. The cache (``.llmops/cache/audit-commits-<folder>.marshal``) is keyed by
-the project's folder in the repository and by the code that reads changes (the spec
-language's defaults and the audit's diff), so a new default or rule recomputes it.
+resource changes read from it, are fixed once computed; so is the list of commits that
+touch the project folder reachable from it. A warm ``audit log`` asks git for the head's
+id, finds the list and every commit here, and neither walks the history nor reads a blob.
+A head not seen before lists its commits with one ``git log`` without diffs; only new
+commits read the history in full. The cache (``.llmops/cache/audit-commits-<folder>.marshal``)
+is keyed by the project's folder in the repository and by the code that reads changes
+(the spec language's defaults and the audit's diff), so a new default recomputes it.
 """
 
 from __future__ import annotations
 
 import marshal
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from compiler.audit.git import Commit
 from compiler.audit.semantic_diff import FieldChange, ResourceChange
+from compiler.audit.snapshot import source_signature
 
-CACHE_VERSION = 1
-_AUDIT = Path(__file__).resolve().parent
-_CODE = (_AUDIT, _AUDIT.parent.parent / "llmops_spec")  # one distribution: the language sits beside the compiler
+CACHE_VERSION = 2
+MAX_LISTINGS = 16  # heads whose commit lists are kept: branches and recent pulls
+
+Changes = tuple[tuple[ResourceChange, ...], tuple, tuple, tuple]  # changes, renamed, other files, spec files
 
 
 def code_signature() -> str:
-    """Every module of the audit and of the spec language by name, size and mtime, found without importing them."""
-    parts = [f"audit-commits/{CACHE_VERSION}"]
-    for folder in _CODE:
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            parts.append(f"{folder}:missing")
-            continue
-        for entry in entries:
-            if entry.name.endswith(".py"):
-                st = entry.stat()
-                parts.append(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}")
-    return "|".join(parts)
+    """The audit's and the spec language's modules by name, size and mtime, found without importing them."""
+    return f"audit-commits/{CACHE_VERSION}|{source_signature('compiler.audit')}|{source_signature('llmops_spec')}"
 
 
-def encode(changes: tuple[ResourceChange, ...], renamed: tuple, other_files: tuple, spec_files: tuple) -> tuple:
-    """Plain tuples for marshal: (ref, action, file, ((path, old, new), ...), valid) per change."""
-    rows = tuple((c.ref, c.action, c.file, tuple((f.path, f.old, f.new) for f in c.fields), c.valid) for c in changes)
-    return (rows, renamed, other_files, spec_files)
+def encode(commit: Commit, changes: Changes) -> tuple:
+    """Plain tuples for marshal: the commit without its files, and (ref, action, file, fields, valid) per change."""
+    resource_changes, renamed, other_files, spec_files = changes
+    rows = tuple((c.ref, c.action, c.file, tuple(tuple(f) for f in c.fields), c.valid) for c in resource_changes)
+    return (tuple(commit[:7]), (rows, renamed, other_files, spec_files))
 
 
-def decode(stored: tuple) -> tuple[tuple[ResourceChange, ...], tuple, tuple, tuple]:
-    rows, renamed, other_files, spec_files = stored
+def decode(stored: tuple) -> tuple[Commit, Changes]:
+    head, (rows, renamed, other_files, spec_files) = stored
     changes = tuple(ResourceChange(ref, action, file, tuple(FieldChange(*f) for f in fields), valid)
                     for ref, action, file, fields, valid in rows)
-    return changes, tuple(map(tuple, renamed)), tuple(map(tuple, other_files)), tuple(spec_files)
+    return Commit(*head), (changes, renamed, other_files, spec_files)
 
 
-@dataclass
 class CommitCache:
-    """Commit id -> its encoded resource changes, for one project folder of one repository."""
+    """Commit id -> the commit and its encoded resource changes; head id -> the commits listed from it."""
 
-    path: Path | None
-    signature: str
-    entries: dict[str, tuple] = field(default_factory=dict)
-    dirty: bool = False
+    def __init__(self, path: Path | None, signature: str, entries: dict[str, tuple] | None = None,
+                 listings: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.path = path
+        self.signature = signature
+        self.entries = entries if entries is not None else {}
+        self.listings = listings if listings is not None else {}
+        self.dirty = False
 
     @classmethod
     def load(cls, root: Path | None, prefix: str) -> CommitCache:
@@ -69,20 +64,33 @@ class CommitCache:
         folder = prefix.strip("/").replace("/", "--")
         path = root / ".llmops" / "cache" / f"audit-commits{'-' if folder else ''}{folder}.marshal"
         try:
-            stored_signature, entries = marshal.loads(path.read_bytes())
+            stored_signature, entries, listings = marshal.loads(path.read_bytes())
         except (OSError, EOFError, ValueError, TypeError):
             return cls(path, signature)
-        if stored_signature != signature or not isinstance(entries, dict):
+        if stored_signature != signature or not isinstance(entries, dict) or not isinstance(listings, dict):
             return cls(path, signature)
-        return cls(path, signature, entries)
+        return cls(path, signature, entries, listings)
 
-    def get(self, sha: str) -> tuple | None:
-        """The stored changes of commit ``sha`` (see ``decode``), or None."""
-        return self.entries.get(sha)
+    def history(self, shas: list[str] | tuple[str, ...]) -> list[tuple[Commit, Changes]] | None:
+        """Each commit of ``shas`` with its changes, or None when any one was never read."""
+        entries = self.entries
+        if not all(sha in entries for sha in shas):
+            return None
+        return [decode(entries[sha]) for sha in shas]
 
-    def put(self, sha: str, encoded: tuple) -> None:
-        if self.entries.get(sha) != encoded:
-            self.entries[sha] = encoded
+    def listing(self, head: str) -> tuple[str, ...] | None:
+        """The commits (newest first) that the history from ``head`` holds, when listed before."""
+        return self.listings.get(head)
+
+    def remember(self, head: str | None, history: list[tuple[Commit, Changes]]) -> None:
+        for commit, changes in history:
+            if commit.sha not in self.entries:
+                self.entries[commit.sha] = encode(commit, changes)
+                self.dirty = True
+        if head is not None and head not in self.listings:
+            if len(self.listings) >= MAX_LISTINGS:
+                del self.listings[next(iter(self.listings))]  # the oldest head
+            self.listings[head] = tuple(commit.sha for commit, _ in history)
             self.dirty = True
 
     def save(self) -> None:
@@ -92,7 +100,7 @@ class CommitCache:
         from compiler.parse_cache import write_cache_file
 
         try:
-            data = marshal.dumps((self.signature, self.entries))
+            data = marshal.dumps((self.signature, self.entries, self.listings))
         except ValueError:  # a value marshal cannot hold: leave the history uncached
             return
         write_cache_file(self.path, data)

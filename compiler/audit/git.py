@@ -55,10 +55,15 @@ _NULL = "0" * 40
 
 
 class Repo(NamedTuple):
-    """A git repository seen from a project folder: ``top`` runs git, ``prefix`` is the folder in the tree."""
+    """A git repository seen from a project folder: ``top`` runs git, ``prefix`` is the folder in the tree.
+
+    ``head`` is the commit HEAD named when the repository was opened (None before the first
+    commit): one command's view of the history, read in the same ``git rev-parse``.
+    """
 
     top: Path
     prefix: str          # the project's folder relative to the repository root: "" or "specs/"
+    head: str | None = None
 
     def git(self, *args: str, stdin: bytes | None = None, check: bool = True) -> bytes:
         try:
@@ -85,15 +90,16 @@ def open_repo(folder: Path) -> Repo:
     if not folder.is_dir():
         folder = folder.parent
     try:
-        done = subprocess.run(["git", "rev-parse", "--show-toplevel", "--show-prefix"], cwd=folder,
+        done = subprocess.run(["git", "rev-parse", "--show-toplevel", "--show-prefix", "HEAD^{commit}"], cwd=folder,
                               capture_output=True, text=True, check=False)
     except FileNotFoundError:
         raise GitError("git is not installed", "install git; audit reads the history through it") from None
-    if done.returncode != 0:
+    lines = done.stdout.splitlines()
+    if len(lines) < 2:  # an unborn HEAD still prints the two folders (and fails); outside a repository, nothing
         raise GitError(f"{folder} is not inside a git repository",
                        "audit answers from the spec history in git: run it in a clone of the spec repository")
-    top, prefix = (done.stdout.splitlines() + ["", ""])[:2]
-    return Repo(Path(top), prefix)
+    head = lines[2] if done.returncode == 0 and len(lines) > 2 else None
+    return Repo(Path(lines[0]), lines[1], head)
 
 
 def resolve_commit(repo: Repo, rev: str) -> str | None:

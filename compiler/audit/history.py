@@ -8,12 +8,12 @@ against their first parent: what the merge brought into the branch.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import Any, NamedTuple
 
 from compiler.audit.applylog import APPLY_LOG_NAME
-from compiler.audit.commit_cache import CommitCache, decode, encode
-from compiler.audit.git import Commit, FileChange, Repo, log, read_blobs
+from compiler.audit.commit_cache import CommitCache
+from compiler.audit.git import Commit, FileChange, Repo, log, read_blobs, resolve_commit
 from compiler.audit.semantic_diff import ResourceChange, Version, diff_versions
 from compiler.audit.snapshot import BlobCache, is_spec_path
 from compiler.discover import LOCK_NAME
@@ -22,7 +22,8 @@ BOOKKEEPING = frozenset({LOCK_NAME, APPLY_LOG_NAME})
 
 
 def iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A unix time as UTC ISO 8601 (``2026-01-01T10:00:00Z``)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 class SpecCommit(NamedTuple):
@@ -81,15 +82,25 @@ def spec_history(repo: Repo, cache: BlobCache, rev: str = "HEAD", since: str | N
                  until: str | None = None, commits: CommitCache | None = None) -> list[SpecCommit]:
     """Every commit reachable from ``rev`` touching the project folder, newest first, with its resource changes.
 
-    With ``commits``, a history whose every commit was read before is answered from it
-    (one ``git log`` without diffs); any new commit reads the history in full and
-    remembers it.
+    With ``commits``, a history read before is answered from it: the whole history of a
+    head listed before (one ``git rev-parse``), else the commits of one ``git log``
+    without diffs when each was read before. Otherwise the history is read in full and
+    remembered.
     """
+    head = None
+    if commits is not None and since is None and until is None:
+        head = repo.head if rev == "HEAD" and repo.head else resolve_commit(repo, rev)
     if commits is not None:
-        listed = log(repo, rev, since, until, files=False)
-        stored = [commits.get(c.sha) for c in listed]
-        if all(s is not None for s in stored):
-            return [SpecCommit(c, *decode(s)) for c, s in zip(listed, stored)]  # type: ignore[arg-type]
+        listed = commits.listing(head) if head is not None else None
+        known = commits.history(listed) if listed is not None else None
+        if known is None:
+            listing = log(repo, rev, since, until, files=False)
+            known = commits.history([c.sha for c in listing])
+            if known is not None and head is not None:
+                commits.remember(head, known)
+                commits.save()
+        if known is not None:
+            return [SpecCommit(commit, *changes) for commit, changes in known]
     found = log(repo, rev, since, until)
     paths: dict[str, str] = {}
     for commit in found:
@@ -101,8 +112,7 @@ def spec_history(repo: Repo, cache: BlobCache, rev: str = "HEAD", since: str | N
     cache.save()
     history = [_spec_commit(repo, commit, defined) for commit in found]
     if commits is not None:
-        for entry in history:
-            commits.put(entry.commit.sha, encode(entry.changes, entry.renamed, entry.other_files, entry.spec_files))
+        commits.remember(head, [(e.commit, (e.changes, e.renamed, e.other_files, e.spec_files)) for e in history])
         commits.save()
     return history
 

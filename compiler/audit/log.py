@@ -35,7 +35,8 @@ def apply_summary(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def audit_log(repo: Repo, root: Path, since: str | None = None, until: str | None = None, kind: str | None = None,
-              name: str | None = None, policies: bool = True, cache_root: Path | None = None) -> list[LogEntry]:
+              name: str | None = None, policies: bool = True, cache_root: Path | None = None,
+              policy_reports: bool = True) -> list[LogEntry]:
     """Newest first: commits that changed the specs or their data, filtered to ``kind`` and ``name``."""
     commits = CommitCache.load(cache_root, repo.prefix) if cache_root is not None else None
     history = [m for entry in spec_history(repo, BlobCache.load(cache_root), "HEAD", since, until, commits)
@@ -48,5 +49,5 @@ def audit_log(repo: Repo, root: Path, since: str | None = None, until: str | Non
         from compiler.audit.at_commit import PolicyCache, policy_verdicts
 
         wanted = [(e.commit.sha, iso(e.commit.committed)[:10]) for e in history if e.spec_files]
-        verdicts = policy_verdicts(repo, wanted, PolicyCache(cache_root))
+        verdicts = policy_verdicts(repo, wanted, PolicyCache(cache_root), reports=policy_reports)
     return [LogEntry(e, verdicts.get(e.commit.sha), tuple(applied.get(e.commit.sha, ()))) for e in history]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +22,21 @@ def _plain(text: str, _: str) -> str:
     return text
 
 
+_SCALARS = {None: "null", True: "true", False: "false"}
+
+
 def short(value: Any, limit: int = 70) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False) if not isinstance(value, str) else value
+    """A value as JSON (a string as itself), cut at ``limit``; scalars, most of a history, without the encoder."""
+    if isinstance(value, str):
+        text = value
+    elif value is None or isinstance(value, bool):
+        text = _SCALARS[value]
+    elif type(value) is int or (type(value) is float and math.isfinite(value)):
+        text = repr(value)  # what json.dumps writes for them
+    else:
+        import json
+
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 

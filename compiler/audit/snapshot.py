@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import marshal
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -59,16 +58,23 @@ def parse_blob(raw: bytes, path: str) -> Defined:
     return found
 
 
+_TOP = Path(__file__).resolve().parent.parent.parent  # where llmops' packages sit side by side (one distribution)
+
+
 def source_signature(package: str) -> str:
     """Sizes and times of a package's modules, found without importing them (pydantic is slow to import).
 
     What a cache derived by that code must be keyed by: a new default in the language, or
     a new rule in the policy engine, makes every earlier answer stale.
     """
-    import importlib.util
+    beside = _TOP.joinpath(*package.split("."))
+    if (beside / "__init__.py").is_file():
+        folders = [str(beside)]
+    else:  # an installation that split the distribution
+        import importlib.util
 
-    spec = importlib.util.find_spec(package)
-    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+        spec = importlib.util.find_spec(package)
+        folders = list(spec.submodule_search_locations or []) if spec is not None else []
     parts = [f"{package}/{CACHE_VERSION}"]
     for folder in folders:
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
@@ -78,7 +84,6 @@ def source_signature(package: str) -> str:
     return "|".join(parts)
 
 
-@dataclass
 class BlobCache:
     """Blob id -> what it defines, persisted beside the compiler's other caches; read on first use.
 
@@ -86,10 +91,11 @@ class BlobCache:
     one is asked for.
     """
 
-    path: Path | None
-    signature: str = ""
-    _entries: dict[str, Defined] | None = None
-    dirty: bool = False
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.signature = ""
+        self._entries: dict[str, Defined] | None = None
+        self.dirty = False
 
     @classmethod
     def load(cls, root: Path | None) -> BlobCache:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from llmops_cli.common import default_path, path_argument, styler
+from llmops_cli.common import default_path, path_argument, short_lived_gc, styler
 
 format_option = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 
@@ -34,6 +33,8 @@ def _open(path: Path | None) -> tuple[Path, Any]:
 
 
 def _echo_json(value: Any) -> None:
+    import json
+
     click.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
 
 
@@ -85,8 +86,10 @@ def log_command(path: Path | None, since: str | None, until: str | None, kind: s
     from compiler.audit.log import audit_log
     from compiler.audit.render import render_log
 
+    short_lived_gc()
     root, repo = _open(path)
-    entries = audit_log(repo, root, since, until, kind, name, policies=not no_policy, cache_root=root)
+    entries = audit_log(repo, root, since, until, kind, name, policies=not no_policy, cache_root=root,
+                        policy_reports=fmt == "json")  # text prints each verdict's summary, not its findings
     if fmt == "json":
         _echo_json([e.to_dict() for e in entries])
     else:
