@@ -90,18 +90,19 @@ def spec_history(repo: Repo, cache: BlobCache, rev: str = "HEAD", since: str | N
     head = None
     if commits is not None and since is None and until is None:
         head = repo.head if rev == "HEAD" and repo.head else resolve_commit(repo, rev)
+    walk = head or rev  # every read below sees the one commit the listing is remembered for
     if commits is not None:
         listed = commits.listing(head) if head is not None else None
         known = commits.history(listed) if listed is not None else None
         if known is None:
-            listing = log(repo, rev, since, until, files=False)
+            listing = log(repo, walk, since, until, files=False)
             known = commits.history([c.sha for c in listing])
             if known is not None and head is not None:
                 commits.remember(head, known)
                 commits.save()
         if known is not None:
             return [SpecCommit(commit, *changes) for commit, changes in known]
-    found = log(repo, rev, since, until)
+    found = log(repo, walk, since, until)
     paths: dict[str, str] = {}
     for commit in found:
         for change in commit.files:
