@@ -24,7 +24,6 @@ recently for its mtime to tell a later change apart (git's "racily clean" files)
 from __future__ import annotations
 
 import hashlib
-import importlib.machinery
 import marshal
 import os
 import stat
@@ -37,6 +36,7 @@ from compiler.compile import Compilation, Drift, plan_against_lock
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.discover import find_spec_paths, project_root
 from compiler.fingerprint import STEP_CODE_VERSIONS, Fingerprint
+from compiler.installed import library_signature, stat_signature
 from compiler.parse_cache import write_cache_file
 from compiler.paths import resolve_inside
 from compiler.plan import Plan, specs_digest
@@ -173,14 +173,6 @@ def _current_specs_digest(path: Path, root: Path) -> str | None:
     return specs_digest(files)
 
 
-def _signature(path: str) -> tuple[int, int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino)
-
-
 def data_state(root: Path, sources: list[str]) -> tuple:
     """Per data path: where it resolves, and the signatures of its ``.dvc`` file and of the file or folder's files."""
     state = []
@@ -190,11 +182,11 @@ def data_state(root: Path, sources: list[str]) -> tuple:
             state.append((source, None, None, None))
             continue
         text = str(target)
-        own = _signature(text)
+        own = stat_signature(text)
         if own is not None and stat.S_ISDIR(own[0]):  # as data_md5 walks a folder
             files = sorted(p for p in target.rglob("*") if p.is_file())
-            own = tuple((p.relative_to(target).as_posix(), _signature(str(p))) for p in files)
-        state.append((source, text, _signature(text + ".dvc"), own))
+            own = tuple((p.relative_to(target).as_posix(), stat_signature(str(p))) for p in files)
+        state.append((source, text, stat_signature(text + ".dvc"), own))
     return tuple(state)
 
 
@@ -227,19 +219,9 @@ def code_state() -> tuple:
             folder = _package_folder(package)
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            files.extend((os.path.join(dirpath, name), _signature(os.path.join(dirpath, name)))
+            files.extend((os.path.join(dirpath, name), stat_signature(os.path.join(dirpath, name)))
                          for name in sorted(filenames) if name.endswith(".py"))
-    libraries = []
-    for name in _DEPENDENCIES:
-        spec = importlib.machinery.PathFinder.find_spec(name)  # finds without importing, even a namespace package
-        if spec is None:
-            libraries.append((name, None))
-            continue
-        where = spec.origin or next(iter(spec.submodule_search_locations or ()), "")
-        package = spec.origin is not None and spec.submodule_search_locations is not None  # .../site/name/__init__.py
-        site = os.path.dirname(os.path.dirname(where) if package else where)
-        # The folder that holds the library changes when any distribution there is installed or upgraded.
-        libraries.append((name, where, _signature(where), _signature(site)))
+    libraries = [library_signature(name) for name in _DEPENDENCIES]
     return (sorted(STEP_CODE_VERSIONS.items()), files, libraries)
 
 

@@ -17,10 +17,11 @@ from typing import Any
 
 from compiler.audit.snapshot import source_signature
 from compiler.discover import project_root
+from compiler.installed import library_signature
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _CODE = ("compiler", "compiler.checks", "compiler.policy", "llmops_spec")
-_ENGINES = ("cel-expr-python", "detect-secrets")
+_ENGINES = ("cel_expr_python", "detect_secrets")  # the installations in use, by module name
 
 
 def utc_today() -> dt.date:
@@ -33,14 +34,7 @@ def cache_file(root: Path) -> Path:
 
 
 def _key(specs_digest: str, today: dt.date) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    engines = []
-    for name in _ENGINES:
-        try:
-            engines.append(f"{name}={version(name)}")
-        except PackageNotFoundError:
-            engines.append(f"{name}=none")
+    engines = [repr(library_signature(name)) for name in _ENGINES]
     return "\n".join([f"policy-report/{CACHE_VERSION}", specs_digest, today.isoformat(), *engines,
                       *(source_signature(package) for package in _CODE)])
 

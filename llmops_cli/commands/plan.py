@@ -9,7 +9,6 @@ import click
 
 from llmops_cli.common import short_lived_gc, default_path, drift_check, path_argument, print_diagnostics, rebase, styler
 from llmops_cli.commands.policy import plan_section
-from runners.files import write_atomic
 
 
 @click.command("plan")
@@ -40,6 +39,8 @@ def command(ctx: click.Context, path: Path | None, out: Path | None, fmt: str, d
         click.echo(err=True, message="")
         print_diagnostics(rebase(diagnostics, root), "text")
     if out is not None:
+        from runners.files import write_atomic  # here: tempfile's imports cost a plan that saves nothing
+
         write_atomic(out, render_plan_json(plan))
     if fmt == "json":
         click.echo(render_plan_json(plan), nl=False)
