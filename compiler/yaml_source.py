@@ -17,6 +17,7 @@ from typing import Any
 from ruamel.yaml.cyaml import CParser
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.tag import Tag
 
 from compiler.diagnostics import Diagnostic, error
 
@@ -42,6 +43,9 @@ _TRUE = frozenset(("true", "True", "TRUE"))
 _FALSE = frozenset(("false", "False", "FALSE"))
 
 
+_PLAIN_TAG, _STR_TAG, _SEQ_TAG, _MAP_TAG = (Tag(suffix=t) for t in (_PLAIN, _STD + "str", _STD + "seq", _STD + "map"))
+
+
 class _TooDeep(Exception):
     def __init__(self, mark: Any) -> None:
         self.mark = mark
@@ -62,10 +66,11 @@ class _Composer(CParser):  # type: ignore[misc]
     def ascend_resolver(self) -> None:
         self._depth -= 1
 
-    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+    def resolve(self, kind: type, value: Any, implicit: Any) -> Tag:
+        # Shared Tag objects: a node takes a Tag as it is, and would build a new one from a str (most of a node's cost).
         if kind is ScalarNode:
-            return _PLAIN if implicit[0] else _STD + "str"
-        return _STD + ("seq" if kind is SequenceNode else "map")
+            return _PLAIN_TAG if implicit[0] else _STR_TAG
+        return _SEQ_TAG if kind is SequenceNode else _MAP_TAG
 
 
 def resolve_plain(text: str) -> Any:
