@@ -7,12 +7,15 @@ fresh projects each time (a fresh DVC remote too, so every push really pushes):
 
 1. raw Ray: N ``@ray.remote`` tasks (no CPUs, like a Prompt node) that each write the
    Prompt node's JSON file; timed in this process and as a fresh ``python`` script
-   (``ray.init`` included, the counterpart of the CLI);
-2. raw Ray + DVC: the same tasks, and each output folder ``dvc add``-ed and pushed as it
-   lands (``runners.dvc_store.Store.track``, the same calls apply makes); and the same
-   with one batched add + push of all folders at the end;
+   (``ray.init`` included, the counterpart of the CLI); and in this process as
+   ``--num-cpus`` tasks writing N/num-cpus files each (``raw chunked``: Ray's advice for
+   tiny tasks, and what apply does with bookkeeping nodes);
+2. raw Ray + DVC: the same tasks, and each output folder versioned and pushed as it lands
+   (``runners.dvc_store.Store.track``, what apply calls); and the same with one real
+   ``Repo.add`` + ``Repo.push`` of all folders at the end (what ``dvc add`` + ``dvc push`` do);
 3. apply in-process: compile, fingerprint and plan (timed apart), then ``Applier.run``
-   over the plan under the state lock: DVC add + push and a lock write per node;
+   over the plan under the state lock: DVC versioning and a lock write per batch of nodes
+   that land together;
 4. apply as a user runs it: ``llmops apply specs --yes --address ADDR`` (a subprocess);
 5. at --dvc-sizes (200): ``dvc repro`` of a dvc.yaml of N stages, each ``echo``-ing the
    same JSON into its own output folder (cached by DVC), in a git + DVC repository, and
@@ -158,13 +161,25 @@ def write_output(path: str, body: str) -> str:
     return str(target.parent)
 
 
-def raw_ray(out: Path, bodies: list[str], store: Any = None, batched: bool = False) -> float:
-    """N tasks writing one file each; with ``store``, each folder versioned as it lands (or all at once: ``batched``)."""
+def write_outputs(items: list[tuple[str, str]]) -> list[str]:
+    """The raw Ray task that writes several files, one after another (``raw ray chunked``)."""
+    return [write_output(path, body) for path, body in items]
+
+
+def raw_ray(out: Path, bodies: list[str], store: Any = None, batched: bool = False, chunks: int = 0) -> float:
+    """N tasks writing one file each (or ``chunks`` tasks writing N/chunks each); with ``store``, each folder
+    versioned as it lands (or all at once: ``batched``)."""
     import ray
 
     started = time.perf_counter()
+    items = [(str(out / f"p{i:04}" / "prompt.json"), body) for i, body in enumerate(bodies)]
+    if chunks:
+        size = -(-len(items) // chunks)
+        many = ray.remote(num_cpus=0)(write_outputs)
+        ray.get([many.remote(items[k:k + size]) for k in range(0, len(items), size)])
+        return time.perf_counter() - started
     task = ray.remote(num_cpus=0)(write_output)
-    refs = [task.remote(str(out / f"p{i:04}" / "prompt.json"), body) for i, body in enumerate(bodies)]
+    refs = [task.remote(path, body) for path, body in items]
     if store is None:
         ray.get(refs)
     elif batched:
@@ -268,7 +283,7 @@ def dvc_repro(root: Path, n: int) -> tuple[float, float]:
 # --------------------------------------------------------------------------------------------------------------------
 
 WARM_TASKS = 50  # tasks run untimed just before each in-process timing, so it starts on this job's warm workers
-KEYS = ("raw_ray", "raw_ray_script", "raw_dvc", "raw_dvc_batched", "apply_plan", "apply_inproc", "apply_cli",
+KEYS = ("raw_ray", "raw_ray_chunked", "raw_ray_script", "raw_dvc", "raw_dvc_batched", "apply_plan", "apply_inproc", "apply_cli",
         "dvc_repro", "dvc_push")
 
 
@@ -283,6 +298,7 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path, cluster: Any) ->
         warm = bodies[:WARM_TASKS]
         raw_ray(base / "warm-0", warm)
         samples["raw_ray"].values.append(raw_ray(base / "raw-out", bodies))
+        samples["raw_ray_chunked"].values.append(raw_ray(base / "raw-chunked-out", bodies, chunks=args.num_cpus))
         samples["raw_ray_script"].values.append(raw_ray_script(base, bodies, cluster))
         for key, batched in (("raw_dvc", False), ("raw_dvc_batched", True)):
             root = dvc_output_project(base / key)
@@ -313,11 +329,12 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path, cluster: Any) ->
 
 CAUSES = [  # (label, file suffix, function): cumulative time of each in the driver, from the profile
     ("Applier.run, all of it", "runners/apply.py", "run"),
-    ("DVC add + push per batch of landed nodes (Store.track_many)", "runners/dvc_store.py", "track_many"),
-    ("  of which dvc add", "dvc/repo/add.py", "add"),
-    ("  of which dvc push", "dvc/repo/push.py", "push"),
-    ("lock rewrite per batch (record_nodes)", "runners/state.py", "record_nodes"),
-    ("  of which read_lock (parse the whole lock)", "compiler/lockfile.py", "read_lock"),
+    ("DVC per batch of landed nodes (Store.track_many)", "runners/dvc_store.py", "track_many"),
+    ("  of which hashing into the cache, relinking (commit_to_cache)", "runners/dvc_commit.py", "commit_to_cache"),
+    ("  of which the push to the remote (push_objects)", "runners/dvc_commit.py", "push_objects"),
+    ("  of which .dvc files and .gitignore (write_dvc_file)", "runners/dvc_commit.py", "write_dvc_file"),
+    ("lock rewrite per batch (LockWriter.record)", "runners/state.py", "record"),
+    ("  of which encoding the changed entries (lock_text)", "runners/state.py", "lock_text"),
     ("  of which write_atomic (fsync, rename)", "runners/files.py", "write_atomic"),
     ("Ray submission (_submit: context, temp dir, .remote)", "runners/apply.py", "_submit"),
     ("  of which node_context", "runners/node_context.py", "node_context"),
@@ -325,6 +342,7 @@ CAUSES = [  # (label, file suffix, function): cumulative time of each in the dri
     ("waiting on Ray (ray.wait)", "ray/_private/worker.py", "wait"),
     ("collecting results (ray.get)", "ray/_private/worker.py", "get"),
     ("renaming outputs into place (_place)", "runners/apply.py", "_place"),
+    ("progress events (Applier._emit)", "runners/apply.py", "_emit"),
     ("git identity (Applier.__init__)", "runners/apply.py", "identity"),
 ]
 
@@ -384,14 +402,18 @@ def report(results: dict[str, Any]) -> list[str]:
         lines.append(f"{row['n']:>5} {_fmt(cols['apply_cli'][i], 1):>9} {_fmt(cols['apply_inproc'][i], 1):>13} "
                      f"{_fmt(cols['raw_ray'][i], 1):>8} {_fmt(cols['raw_ray_script'][i], 1):>10} "
                      f"{_fmt(cols['raw_dvc'][i], 1):>8} {_fmt(cols['raw_dvc_batched'][i], 1):>13}")
-    lines += ["", "details (s): apply plan = compile + fingerprint + plan in-process; cli start-up = apply cli - plan - in-proc",
-              f"{'N':>5} {'apply plan':>10} {'cli start-up':>12} {'dvc push':>8} {'repro+push':>10} {'repro+push/cli':>14}"]
+    lines += ["", "details (s): apply plan = compile + fingerprint + plan in-process; cli start-up = apply cli - plan - in-proc;",
+              "raw chunked = the N writes in as many Ray tasks as the cluster has CPUs (Ray's advice for tiny tasks)",
+              (f"{'N':>5} {'apply plan':>10} {'cli start-up':>12} {'dvc push':>8} {'repro+push':>10} {'repro+push/cli':>14} "
+               f"{'raw chunked':>11} {'in-proc/chunked':>15}")]
     for row in rows:
         startup = (row["apply_cli_s"] - row["apply_plan_s"] - row["apply_inproc_s"]
                    if None not in (row["apply_cli_s"], row["apply_plan_s"], row["apply_inproc_s"]) else None)
         both = row["dvc_repro_s"] + row["dvc_push_s"] if row["dvc_repro_s"] is not None else None
+        chunked = row.get("raw_ray_chunked_s")
         lines.append(f"{row['n']:>5} {_fmt(row['apply_plan_s'], 2):>10} {_fmt(startup, 2):>12} "
-                     f"{_fmt(row['dvc_push_s'], 2):>8} {_fmt(both, 2):>10} {_fmt(_ratio(both, row['apply_cli_s']), 1):>14}")
+                     f"{_fmt(row['dvc_push_s'], 2):>8} {_fmt(both, 2):>10} {_fmt(_ratio(both, row['apply_cli_s']), 1):>14} "
+                     f"{_fmt(chunked, 2):>11} {_fmt(_ratio(row['apply_inproc_s'], chunked), 1):>15}")
     return lines
 
 

@@ -1,13 +1,14 @@
 """apply: execute a plan's changes on Ray, in dependency order, recording each node as it lands.
 
 A loop over the plan, not a second planner (Terraform's contract). Independent nodes run
-in parallel as Ray tasks with the resources their spec asks for; a deployment runs in
-this driver, which talks to Serve. After every node: its artifact folder is renamed into
-place (a half-written output is never seen), versioned by DVC, and the node is written to
+in parallel as Ray tasks with the resources their spec asks for (bookkeeping nodes, which
+ask for none, share a few tasks: runners/scheduling.py); a deployment runs in this driver,
+which talks to Serve. After every node: its artifact folder is renamed into place (a
+half-written output is never seen), versioned by DVC, and the node is written to
 llmops.lock atomically, so an apply killed at any moment resumes without redoing finished
-nodes. Nodes that finish together are versioned and written together (one ``dvc add``, one
-push, one lock write), so many small nodes do not pay DVC's fixed costs one by one. A
-failure is the node's own message; a failed gate blocks what depends on it.
+nodes. Nodes that finish together are versioned and written together (one push, one lock
+write), so many small nodes do not pay the fixed costs one by one. A failure is the node's
+own message; a failed gate blocks what depends on it.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from compiler.compile import Compilation
 from compiler.fingerprint import Fingerprint
 from compiler.lockfile import Lock, LockEntry, read_lock
 from runners.cluster import Cluster
 from runners.dvc_store import Store
-from runners.node_context import STEP_MODULES, input_folders, node_context, step_cpus
-from runners.state import forget_node, record_nodes
-from runners.step import GateFailed, NodeFailed, StepResult
+from runners.node_context import BOOKKEEPING_STEPS, STEP_MODULES, input_folders, node_context, step_cpus
+from runners.scheduling import plan_tasks
+from runners.state import LockWriter
+from runners.step import NodeFailed, StepResult
+from runners.worker import run_steps
 
 EXIT_OK, EXIT_ERROR, EXIT_GATE_FAILED, EXIT_POLICY_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
 
@@ -81,23 +84,23 @@ class Landed:
     extra_outputs: dict[str, Any] = field(default_factory=dict)
 
 
-def _run_step(module: str, ctx: Any) -> tuple:
-    """Inside a Ray worker: run one step and turn every outcome into a plain value (no Ray-wrapped tracebacks)."""
-    import importlib
-    import traceback
+class Attempt(NamedTuple):
+    """A node sent to Ray: where its step writes, which attempt this is, when it was first sent."""
 
+    nid: str
+    tmp: Path
+    attempt: int
+    started: float
+
+
+def _outcomes(ray: Any, ref: Any, count: int) -> list[tuple]:
+    """The outcomes of a finished task's ``count`` steps; all failed when the task itself died (retries exhausted)."""
     try:
-        return ("ok", importlib.import_module(module).run(ctx))
-    except GateFailed as exc:
-        return ("gate", exc.message, exc.verdict)
-    except NodeFailed as exc:
-        return ("failed", exc.message, exc.hint, exc.retryable)
-    except MemoryError:
-        return ("failed", f"{ctx.node} ran out of memory", "give it more: resources.memory_gb, or a smaller batch_size", True)
-    except Exception as exc:  # a bug in a step: say where, briefly
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        return ("failed", f"{type(exc).__name__}: {exc} (at {Path(frame.filename).name}:{frame.lineno})",
-                "this looks like a bug in llmops; rerun with LLMOPS_DEBUG=1 and report it", True)
+        return ray.get(ref)
+    except Exception as exc:  # a system failure, not the steps'
+        lost = ("failed", f"the Ray task was lost: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
+                "a worker or node died; rerun apply to resume", True)
+        return [lost] * count
 
 
 def identity(root: Path) -> tuple[str | None, str]:
@@ -131,7 +134,9 @@ class Applier:
         self.events = events or (lambda kind, node, report: None)
         self.commit, self.who = identity(self.project.root)
         self.report = ApplyReport()
-        self.lock: Lock = read_lock(self.project.root)[0]
+        self.writer = LockWriter(self.project.root, read_lock(self.project.root)[0])  # under the state lock: only we write
+        self.lock: Lock = self.writer.lock
+        self._dependents: dict[str, list[str]] = {}  # per node, the nodes waiting on it (set by _execute)
 
     # ----------------------------------------------------------------- bookkeeping
     def _emit(self, kind: str, node: str, report: NodeReport | None = None) -> None:
@@ -157,7 +162,7 @@ class Applier:
             outputs = {str(item.folder.relative_to(self.project.root)): md5, **item.extra_outputs}
             entries[item.node] = LockEntry(fp.value, node.step, str(node.resource), fp.code, fp.spec, fp.inputs, fp.data,
                                            outputs, _jsonable(item.result.metrics), applied_at, self.commit, self.who)
-        self.lock = record_nodes(self.project.root, entries)
+        self.lock = self.writer.record(entries)
         for item in landed:
             self._finish(item.report)
 
@@ -206,28 +211,45 @@ class Applier:
                 app = (entry.outputs.get("serve") or {}).get("app") or entry.resource.split("/", 1)[1]
                 summary = f"Serve application {app} deleted" if teardown(app) else f"Serve application {app} was not running"
             self.store.forget(self.store.artifact_dir(entry.resource, entry.step))
-            self.lock = forget_node(self.project.root, nid)
+            self.lock = self.writer.forget(nid)
             self._finish(NodeReport(nid, entry.step, "deleted", summary, seconds=time.perf_counter() - started))
 
     def _execute(self, todo: list[str]) -> None:
         import ray
 
-        remote = ray.remote(max_retries=3)(_run_step)  # max_retries: a worker or node that dies is retried elsewhere
+        remote = ray.remote(max_retries=3)(run_steps)  # max_retries: a worker or node that dies is retried elsewhere
         pending = set(todo)
         waiting_on = {nid: {d for d in self.graph.nodes[nid].inputs if d in pending} for nid in todo}
+        for nid, deps in waiting_on.items():
+            for dep in deps:
+                self._dependents.setdefault(dep, []).append(nid)
         failed: set[str] = set()
-        running: dict[Any, tuple[str, Path, int, float]] = {}
+        running: dict[Any, tuple[list[Attempt], bool]] = {}  # a task's nodes, and whether it is a shared bookkeeping task
         order = {nid: i for i, nid in enumerate(self.graph.nodes)}
+        slots = max(1, int(ray.cluster_resources().get("CPU", 1)))  # shared bookkeeping tasks in flight at most
+        warmed = False
+
+        def start_ready(deploy: bool = True) -> None:
+            """Send the nodes whose inputs have all landed to Ray (runners/scheduling.py), then run ready deployments here."""
+            ready = sorted((n for n in pending if not waiting_on[n]), key=order.__getitem__)
+            deploys = [n for n in ready if self.graph.nodes[n].step == "deploy"]
+            bookkeeping = {n for n in ready if self.graph.nodes[n].step in BOOKKEEPING_STEPS}
+            free = slots - sum(1 for _, shared in running.values() if shared)
+            for group in plan_tasks([n for n in ready if n not in deploys], bookkeeping, free):
+                pending.difference_update(group)
+                ref, members = self._submit(remote, group)
+                running[ref] = (members, group[0] in bookkeeping)
+            for nid in deploys if deploy else ():
+                pending.discard(nid)
+                self._deploy(nid, failed)
+                self._release(nid, waiting_on, failed)
+
         try:
             while pending or running:
-                for nid in sorted((n for n in pending if not waiting_on[n]), key=order.__getitem__):
-                    pending.discard(nid)
-                    if self.graph.nodes[nid].step == "deploy":
-                        self._deploy(nid, failed)
-                        self._release(nid, waiting_on, failed)
-                        continue
-                    ref, tmp = self._submit(remote, nid)
-                    running[ref] = (nid, tmp, 1, time.perf_counter())
+                start_ready()
+                if running and not warmed:  # while Ray starts workers for the first tasks
+                    self.store.warm()
+                    warmed = True
                 self._block(pending, waiting_on, failed)
                 if not running:
                     if pending and all(waiting_on[n] for n in pending):
@@ -236,18 +258,20 @@ class Applier:
                 refs = list(running)
                 if not ray.wait(refs, num_returns=1, timeout=1.0)[0]:
                     continue
-                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)  # all that are done by now: one batch
+                done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)  # all that are done by now: one batch
                 landed, settled = [], []
-                for ref in ready:
-                    nid, tmp, attempt, started = running.pop(ref)
-                    outcome = self._collect(ray, ref, nid, tmp, attempt, started, failed)
-                    if outcome is True:
-                        ref2, tmp2 = self._submit(remote, nid)
-                        running[ref2] = (nid, tmp2, attempt + 1, started)
-                        continue
-                    if outcome is not None:
-                        landed.append(outcome)
-                    settled.append(nid)
+                for ref in done:
+                    members, _ = running.pop(ref)
+                    for (nid, tmp, attempt, started), outcome in zip(members, _outcomes(ray, ref, len(members))):
+                        result = self._collect(outcome, nid, tmp, attempt, started, failed)
+                        if result is True:
+                            ref2, again = self._submit(remote, [nid], attempt + 1, started)
+                            running[ref2] = (again, False)
+                            continue
+                        if result is not None:
+                            landed.append(result)
+                        settled.append(nid)
+                start_ready(deploy=False)  # Ray tasks that do not wait on this batch start before its DVC work
                 self._land(landed)
                 for nid in settled:
                     self._release(nid, waiting_on, failed)
@@ -271,32 +295,32 @@ class Applier:
     def _release(self, nid: str, waiting_on: dict[str, set[str]], failed: set[str]) -> None:
         if nid in failed:
             return
-        for deps in waiting_on.values():
-            deps.discard(nid)
+        for dependent in self._dependents.get(nid, ()):
+            waiting_on[dependent].discard(nid)
 
-    def _submit(self, remote: Any, nid: str) -> tuple[Any, Path]:
-        node = self.graph.nodes[nid]
-        self.store.restore(input_folders(self.project, self.store, node))
-        resources = step_cpus(self.project, node)
-        tmp = self._temp_dir(nid)
-        ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, resources["num_cpus"])
-        self._emit("started", nid)
-        return remote.options(**resources).remote(STEP_MODULES[node.step], ctx), tmp
+    def _submit(self, remote: Any, nids: list[str], attempt: int = 1, started: float | None = None) -> tuple[Any, list[Attempt]]:
+        """One Ray task for ``nids``: a node alone with its resources, or bookkeeping nodes (none) together."""
+        jobs, members = [], []
+        for nid in nids:
+            node = self.graph.nodes[nid]
+            self.store.restore(input_folders(self.project, self.store, node))
+            resources = step_cpus(self.project, node)
+            tmp = self._temp_dir(nid)
+            ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, resources["num_cpus"])
+            jobs.append((STEP_MODULES[node.step], ctx))
+            members.append(Attempt(nid, tmp, attempt, time.perf_counter() if started is None else started))
+            self._emit("started", nid)
+        return remote.options(**resources).remote(jobs), members
 
     def _max_retries(self, nid: str) -> int:
         spec = self.project.resources[self.graph.nodes[nid].resource].spec
         finetune = getattr(spec, "finetune", None)
         return finetune.max_retries if finetune is not None and self.graph.nodes[nid].step == "finetune" else 0
 
-    def _collect(self, ray: Any, ref: Any, nid: str, tmp: Path, attempt: int, started: float,
+    def _collect(self, outcome: tuple, nid: str, tmp: Path, attempt: int, started: float,
                  failed: set[str]) -> Landed | bool | None:
-        """Handle a finished task: its artifact to land, True when it should be retried, None when it failed."""
+        """Handle a finished step: its artifact to land, True when it should be retried, None when it failed."""
         step = self.graph.nodes[nid].step
-        try:
-            outcome = ray.get(ref)
-        except Exception as exc:  # the task itself died (retries exhausted): a system failure, not the step's
-            outcome = ("failed", f"the Ray task was lost: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-                       "a worker or node died; rerun apply to resume", True)
         seconds = time.perf_counter() - started
         if outcome[0] == "ok":
             result: StepResult = outcome[1]

@@ -2,12 +2,14 @@
 
 One ``dvc.repo.Repo`` per process, and every call under one lock: the Repo object is not
 thread-safe. Artifacts live under ``<project>/artifacts/<kind>/<name>/<step>/``; each is
-``dvc add``-ed as a folder (its ``.dvc`` file is committed beside it, the data is not)
-and pushed to the project's remote, and the lock pins the folder's DVC md5.
+versioned as ``dvc add`` versions a folder (its ``.dvc`` file is committed beside it, the
+data is not; runners/dvc_commit.py does it through DVC's data layer) and pushed to the
+project's remote, and the lock pins the folder's DVC md5.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -41,6 +43,7 @@ class Store:
 
     root: Path
     _repo: object | None = None
+    _remote: object | None = None  # the default remote's odb, looked up once
 
     @property
     def repo(self):  # noqa: ANN201 - dvc.repo.Repo, imported lazily
@@ -56,36 +59,66 @@ class Store:
             self._repo.scm_context.quiet = True  # llmops says what to commit, once, at the end
         return self._repo
 
+    def warm(self) -> None:
+        """Import DVC, open the repository and find its remote now (about two seconds in a fresh process).
+
+        Apply calls it once its first tasks are submitted, so the cost overlaps Ray starting
+        their workers instead of delaying the first batch. A problem found here is left for
+        ``track_many`` to report, in its place.
+        """
+        from runners.dvc_commit import import_data_layer, remote_odb
+
+        with _LOCK, contextlib.suppress(Exception):  # any problem is reported by the call that needs the repository
+            import_data_layer()
+            if self._remote is None:
+                self._remote = remote_odb(self.repo)
+
     def close(self) -> None:
         if self._repo is not None:
             self._repo.close()
             self._repo = None
+            self._remote = None
 
     def artifact_dir(self, resource: str, step: str) -> Path:
         kind, name = resource.split("/", 1)
         return self.root / ARTIFACTS / kind.lower() / name / step
 
     def track(self, folder: Path) -> str:
-        """``dvc add`` a finished artifact folder and push it; returns its DVC md5 (``<md5>.dir``)."""
+        """Version one finished artifact folder (see ``track_many``); returns its DVC md5 (``<md5>.dir``)."""
         return self.track_many([folder])[0]
 
     def track_many(self, folders: list[Path]) -> list[str]:
-        """``dvc add`` finished artifact folders and push them, one call each for all; their md5s, in order.
+        """Version finished artifact folders as ``dvc add`` + ``dvc push`` would; their md5s (``<md5>.dir``), in order.
 
-        DVC's fixed cost per call (index, remote, git-ignore checks) is most of the work for small
-        artifacts, so nodes that land together are versioned together.
+        Each folder goes into the DVC cache, all of them to the remote in one transfer, then each
+        gets its ``.dvc`` file and ``.gitignore`` entry: a ``.dvc`` file only ever names pushed data.
+        DVC's own data layer does the work (runners/dvc_commit.py), under DVC's repository lock,
+        without ``Repo.add``'s index of every ``.dvc`` file, whose rebuild per call made a batch
+        cost more the more artifacts the project already had.
         """
-        targets = [str(f) for f in folders]
+        from runners.dvc_commit import LinkLog, commit_to_cache, push_objects, remote_odb, write_dvc_file
+
         with _LOCK:
             try:
-                stages = self.repo.add(targets)
-                self.repo.push(targets, remote=None)
+                with self.repo.lock:
+                    if self._remote is None:
+                        self._remote = remote_odb(self.repo)
+                    links = LinkLog(self.repo.state)
+                    committed = [commit_to_cache(self.repo, folder, links) for folder in folders]
+                    links.save()
+                    unpushed = push_objects(self.repo, self._remote, committed)
+                    if unpushed:
+                        raise OSError(f"the remote did not take {', '.join(self._rel(f) for f in unpushed)}")
+                    for item in committed:
+                        write_dvc_file(self.repo, item)
             except Exception as exc:  # DvcException and OSError alike: the nodes' outputs are not safe yet
-                names = ", ".join(str(f.relative_to(self.root)) for f in folders)
+                names = ", ".join(self._rel(f) for f in folders)
                 raise NodeFailed(f"DVC could not version {names}: {exc}",
                                  "check the DVC remote (`dvc remote list`) and free disk space") from None
-        by_path = {Path(out.fs_path).resolve(): out.hash_info.value for stage in stages for out in stage.outs}
-        return [by_path[f.resolve()] for f in folders]
+        return [item.md5 for item in committed]
+
+    def _rel(self, folder: Path) -> str:
+        return str(folder.relative_to(self.root))
 
     def recorded_md5(self, folder: Path) -> str | None:
         """The md5 of ``folder`` as its committed .dvc file records it, or None."""

@@ -97,6 +97,9 @@ def input_folders(project: Project, store: Store, node: Node) -> list[Path]:
     return folders
 
 
+BOOKKEEPING_STEPS = frozenset({"prompt", "gate"})  # no resources, milliseconds of work: they share Ray tasks (runners/scheduling.py)
+
+
 def step_cpus(project: Project, node: Node) -> dict[str, float]:
     """The Ray resources a node asks for: a Model's ``resources``; one CPU for data and eval; none for bookkeeping."""
     spec = project.resources[node.resource].spec

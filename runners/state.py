@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from compiler.lockfile import LOCK_NAME, Lock, LockEntry, read_lock
+from compiler.lockfile import LOCK_NAME, LOCK_VERSION, Lock, LockEntry, read_lock
 from runners.files import write_atomic
 
 
@@ -67,6 +67,50 @@ def record_nodes(root: Path, entries: dict[str, LockEntry]) -> Lock:
     updated = Lock({**lock.nodes, **entries})
     write_atomic(root / LOCK_NAME, updated.to_json())
     return updated
+
+
+class LockWriter:
+    """llmops.lock as one apply keeps it (under ``state_guard``): in memory, rewritten atomically after each change.
+
+    The lock it starts from is read once; each write encodes only the entries that changed
+    (``lock_text``), so a write costs the file's bytes, not a JSON encoding of every node:
+    an apply that lands N nodes one by one does not pay N encodings of a growing lock.
+    """
+
+    def __init__(self, root: Path, lock: Lock) -> None:
+        self.root = root
+        self.lock = lock
+        self._encoded: dict[str, str] = {}
+
+    def record(self, entries: dict[str, LockEntry]) -> Lock:
+        """Add or replace nodes, in one write; returns the new lock."""
+        for nid in entries:
+            self._encoded.pop(nid, None)
+        return self._write({**self.lock.nodes, **entries})
+
+    def forget(self, node_id: str) -> Lock:
+        """Remove one node; returns the new lock."""
+        self._encoded.pop(node_id, None)
+        return self._write({nid: e for nid, e in self.lock.nodes.items() if nid != node_id})
+
+    def _write(self, nodes: dict[str, LockEntry]) -> Lock:
+        write_atomic(self.root / LOCK_NAME, lock_text(nodes, self._encoded))
+        self.lock = Lock(nodes)
+        return self.lock
+
+
+def lock_text(nodes: dict[str, LockEntry], encoded: dict[str, str]) -> str:
+    """``Lock(nodes).to_json()``, byte for byte, from each entry's JSON, encoded once and kept in ``encoded``."""
+    if not nodes:
+        return Lock(nodes).to_json()
+    parts = []
+    for nid in sorted(nodes):
+        text = encoded.get(nid)
+        if text is None:  # at depth 2 of the document: every line after the first indented by 4 more spaces
+            text = encoded[nid] = json.dumps(nodes[nid].to_dict(), indent=2, sort_keys=True,
+                                             ensure_ascii=False).replace("\n", "\n    ")
+        parts.append(f"    {json.dumps(nid, ensure_ascii=False)}: {text}")
+    return f'{{\n  "lock_version": {LOCK_VERSION},\n  "nodes": {{\n' + ",\n".join(parts) + "\n  }\n}\n"
 
 
 def forget_node(root: Path, node_id: str) -> Lock:

@@ -12,7 +12,7 @@ import pytest
 
 from compiler.lockfile import LOCK_NAME, LockEntry, read_lock
 from runners.files import write_atomic
-from runners.state import StateLocked, forget_node, record_node, state_guard
+from runners.state import LockWriter, StateLocked, forget_node, record_node, state_guard
 from tests.conftest import REPO
 
 HOLD = """
@@ -90,3 +90,22 @@ def test_concurrent_writers_serialize_without_losing_entries(tmp_path):
     for proc in procs:
         assert proc.wait(timeout=max(1, deadline - time.time())) == 0
     assert len(read_lock(tmp_path)[0].nodes) == 45
+
+
+def test_the_lock_writer_writes_what_lock_to_json_writes_without_rereading(tmp_path):
+    from compiler.lockfile import Lock
+
+    writer = LockWriter(tmp_path, Lock())
+    odd = LockEntry("f2", "prompt", 'Prompt/"q"', outputs={"artifacts/x": "a.dir", "serve": {"app": "é", "config": {}}},
+                    metrics={"n": 3, "list": [], "nested": [1, {"b": None}], "big": 1e16})
+    steps = [("record", {"Dataset/a:prepare": LockEntry("f1", "prepare", "Dataset/a")}),
+             ("record", {'Prompt/"q":prompt': odd, "Model/m:finetune": LockEntry("f3", "finetune", "Model/m")}),
+             ("record", {"Dataset/a:prepare": LockEntry("f4", "prepare", "Dataset/a", inputs={"x": "y"})}),
+             ("forget", "Model/m:finetune"), ("forget", "Dataset/a:prepare"), ("forget", 'Prompt/"q":prompt')]
+    with state_guard(tmp_path):
+        for action, arg in steps:
+            lock = writer.record(arg) if action == "record" else writer.forget(arg)
+            text = (tmp_path / LOCK_NAME).read_text()
+            assert text == Lock(lock.nodes).to_json()
+            assert read_lock(tmp_path)[0].nodes == lock.nodes
+    assert read_lock(tmp_path)[0].nodes == {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from compiler.gate import decide_gate
-from runners.files import write_atomic
 from runners.step import GateFailed, NodeFailed, StepContext, StepResult
 
 
@@ -18,7 +17,8 @@ def run(ctx: StepContext) -> StepResult:
     baseline = ctx.extra.get("baseline")
     verdict = decide_gate(ctx.spec, evaluation, baseline)
     body = {**verdict.to_dict(), "baseline": ctx.extra.get("baseline_source"), "on_fail": ctx.spec.on_fail}
-    write_atomic(ctx.out / "verdict.json", json.dumps(body, indent=2, sort_keys=True) + "\n")
+    # a plain write: ctx.out is a temp folder that apply renames into place once the step succeeds
+    (ctx.out / "verdict.json").write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8", newline="\n")
     metrics = {"passed": verdict.passed, "n": verdict.n, **evaluation.get("metrics", {})}
     if not verdict.passed and ctx.spec.on_fail == "block":
         raise GateFailed(f"{ctx.resource} {verdict.summary()}", body)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from compiler.checks.prompts import sandbox
-from runners.files import write_atomic
 from runners.step import NodeFailed, StepContext, StepResult
 
 
@@ -16,5 +15,7 @@ def run(ctx: StepContext) -> StepResult:
     except Exception as exc:  # validate catches this first; a spec edited between plan and apply may not
         raise NodeFailed(f"{ctx.resource}: the template does not compile: {exc}", "run `llmops validate`", retryable=False) from None
     body = spec.model_dump(mode="json", by_alias=True, exclude={"description"})
-    write_atomic(ctx.out / "prompt.json", json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    # a plain write: ctx.out is a temp folder that apply renames into place once the step succeeds
+    (ctx.out / "prompt.json").write_text(json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                                         encoding="utf-8", newline="\n")
     return StepResult(metrics={"variables": len(spec.variables)}, summary=f"{len(spec.variables)} variables")
