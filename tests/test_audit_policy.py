@@ -83,6 +83,7 @@ def test_a_text_log_reads_the_summaries_and_never_the_reports(tmp_path):
     summaries = PolicyCache(tmp_path)
     brief = policy_verdicts(h.repo, wanted, summaries, reports=False)
     assert summaries._reports is None and not summaries.dirty  # the big file was never read, nothing was judged again
+    assert len(summaries.trees) == len(shas)  # each commit's tree remembered: a warm log asks git for none
     assert {s: (v.status, v.summary) for s, v in brief.items()} == {s: (v.status, v.summary) for s, v in full.items()}
     assert all(v.report is None for v in brief.values()) and full[shas[0]].report["findings"]
     again = PolicyCache(tmp_path)

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from compiler.audit.git import Repo, extract_tree
 from compiler.audit.snapshot import source_signature
 
-POLICY_CACHE_VERSION = 2
+POLICY_CACHE_VERSION = 3
 
 
 @contextmanager
@@ -76,24 +76,36 @@ class PolicyCache:
         self.path = folder / "audit-policy.marshal" if folder is not None else None
         self.reports_path = folder / "audit-policy-reports.marshal" if folder is not None else None
         self.signature = f"{POLICY_CACHE_VERSION}|{source_signature('compiler.policy')}|{source_signature('llmops_spec')}"
-        self.entries: dict[str, tuple[str, str]] = self._read(self.path)
+        # (tree id, day) -> (status, summary); "commit:folder" -> that folder's tree id (a commit's trees never move)
+        self.entries: dict[str, tuple[str, str]] = {}
+        self.trees: dict[str, str] = {}
+        stored = self._read(self.path)
+        if isinstance(stored, tuple) and len(stored) == 2:
+            self.entries, self.trees = stored
         self._reports: dict[str, dict[str, Any] | None] | None = None
         self.dirty = False
 
-    def _read(self, path: Path | None) -> dict[str, Any]:
+    def _read(self, path: Path | None) -> Any:
         if path is None:
-            return {}
+            return None
         try:
-            signature, entries = marshal.loads(path.read_bytes())
+            signature, stored = marshal.loads(path.read_bytes())
         except (OSError, EOFError, ValueError, TypeError):
-            return {}
-        return entries if signature == self.signature and isinstance(entries, dict) else {}
+            return None
+        return stored if signature == self.signature else None
 
     @property
     def reports(self) -> dict[str, dict[str, Any] | None]:
         if self._reports is None:
-            self._reports = self._read(self.reports_path)
+            stored = self._read(self.reports_path)
+            self._reports = stored if isinstance(stored, dict) else {}
         return self._reports
+
+    def remember_trees(self, trees: dict[str, str]) -> None:
+        fresh = {commit: tree for commit, tree in trees.items() if self.trees.get(commit) != tree}
+        if fresh:
+            self.trees.update(fresh)
+            self.dirty = True
 
     def get(self, key: str, with_report: bool = True) -> PolicyVerdict | None:
         hit = self.entries.get(key)
@@ -112,7 +124,8 @@ class PolicyCache:
         from compiler.parse_cache import write_cache_file
 
         try:
-            reports, entries = marshal.dumps((self.signature, self.reports)), marshal.dumps((self.signature, self.entries))
+            reports = marshal.dumps((self.signature, self.reports))
+            entries = marshal.dumps((self.signature, (self.entries, self.trees)))
         except ValueError:  # a value marshal cannot hold: leave the verdicts uncached
             return
         write_cache_file(self.reports_path, reports)  # the reports first: an entry never lacks its report
@@ -120,12 +133,18 @@ class PolicyCache:
         self.dirty = False
 
 
-def _trees(repo: Repo, commits: list[str]) -> dict[str, str]:
-    """The tree id of the project folder at each commit (one ``cat-file --batch-check``)."""
+def _trees(repo: Repo, commits: list[str], cache: PolicyCache) -> dict[str, str]:
+    """The tree id of the project folder at each commit: remembered, else one ``cat-file --batch-check`` for the rest."""
     folder = repo.prefix.rstrip("/")
-    names = [f"{c}:{folder}" if folder else f"{c}^{{tree}}" for c in commits]
-    out = repo.git("cat-file", "--batch-check", stdin=("\n".join(names) + "\n").encode()).decode().splitlines()
-    return {c: line.split()[0] for c, line in zip(commits, out) if not line.endswith("missing")}
+    names = {c: f"{c}:{folder}" if folder else f"{c}^{{tree}}" for c in commits}  # also the keys of cache.trees
+    found = {c: cache.trees[name] for c, name in names.items() if name in cache.trees}
+    unknown = [c for c in commits if c not in found]
+    if unknown:
+        out = repo.git("cat-file", "--batch-check", stdin=("\n".join(names[c] for c in unknown) + "\n").encode())
+        fresh = {c: line.split()[0] for c, line in zip(unknown, out.decode().splitlines()) if not line.endswith("missing")}
+        cache.remember_trees({names[c]: tree for c, tree in fresh.items()})
+        found.update(fresh)
+    return found
 
 
 def policy_verdicts(repo: Repo, commits: list[tuple[str, str]], cache: PolicyCache,
@@ -133,7 +152,7 @@ def policy_verdicts(repo: Repo, commits: list[tuple[str, str]], cache: PolicyCac
     """Verdicts for each (commit, day), compiling only trees never judged before; without ``reports``, no report."""
     if not commits:
         return {}
-    trees = _trees(repo, [sha for sha, _ in commits])
+    trees = _trees(repo, [sha for sha, _ in commits], cache)
     verdicts: dict[str, PolicyVerdict] = {}
     for sha, day in commits:
         tree = trees.get(sha)
