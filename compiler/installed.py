@@ -13,6 +13,9 @@ from __future__ import annotations
 import importlib.machinery
 import os
 import stat
+from pathlib import Path
+
+_TOP = Path(__file__).resolve().parent.parent  # where llmops' packages sit side by side (one distribution)
 
 
 def stat_signature(path: str) -> tuple[int, int, int, int] | None:
@@ -33,3 +36,19 @@ def library_signature(name: str) -> tuple:
     package = spec.origin is not None and spec.submodule_search_locations is not None  # .../site/name/__init__.py
     site = os.path.dirname(os.path.dirname(where) if package else where)
     return (name, where, stat_signature(where), stat_signature(site))
+
+
+def package_folder(package: str) -> Path | None:
+    """Where llmops' own ``package`` (dotted) lives, found without importing it; None when it cannot be found.
+
+    Beside this module as one distribution installs it, else wherever an installation that
+    split the distribution keeps it (an editable install may).
+    """
+    beside = _TOP.joinpath(*package.split("."))
+    if (beside / "__init__.py").is_file():
+        return beside
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    return Path(locations[0]) if locations else None

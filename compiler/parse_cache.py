@@ -23,21 +23,35 @@ def cache_path(root: Path) -> Path:
 
 def load_cache(root: Path) -> dict[str, list[tuple[int, int, Any]]]:
     """Content hash -> [(document index, start line, data)], or empty when missing or stale."""
-    try:
-        with open(cache_path(root), "rb") as handle:
-            magic, entries = marshal.loads(handle.read())  # one read: marshal.load(file) reads in small pieces
-    except (OSError, EOFError, ValueError, TypeError):
-        return {}
-    return entries if magic == _MAGIC and isinstance(entries, dict) else {}
+    entries = read_signed(cache_path(root), _MAGIC)
+    return entries if isinstance(entries, dict) else {}
 
 
 def save_cache(root: Path, entries: dict[str, list[tuple[int, int, Any]]]) -> None:
     """Write the cache; a failure to write (read-only checkout) is not an error."""
+    write_signed(cache_path(root), _MAGIC, entries)
+
+
+def read_signed(path: Path | None, signature: str) -> Any | None:
+    """What ``write_signed`` stored at ``path`` under ``signature``; None when missing, unreadable or stale."""
+    if path is None:
+        return None
     try:
-        data = marshal.dumps((_MAGIC, entries))
+        with open(path, "rb") as handle:
+            stored, payload = marshal.loads(handle.read())  # one read: marshal.load(file) reads in small pieces
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    return payload if stored == signature else None
+
+
+def write_signed(path: Path, signature: str, payload: Any) -> bool:
+    """Store ``payload`` (plain data) under ``signature``, atomically; False when marshal cannot hold a value of it."""
+    try:
+        data = marshal.dumps((signature, payload))
     except ValueError:
-        return
-    write_cache_file(cache_path(root), data)
+        return False
+    write_cache_file(path, data)
+    return True
 
 
 def write_cache_file(target: Path, data: bytes) -> None:

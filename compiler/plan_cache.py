@@ -36,7 +36,7 @@ from compiler.compile import Compilation, Drift, plan_against_lock
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.discover import find_spec_paths, project_root
 from compiler.fingerprint import STEP_CODE_VERSIONS, Fingerprint
-from compiler.installed import library_signature, stat_signature
+from compiler.installed import library_signature, package_folder, stat_signature
 from compiler.parse_cache import write_cache_file
 from compiler.paths import resolve_inside
 from compiler.plan import Plan, specs_digest
@@ -212,28 +212,16 @@ def _trusted(state: tuple, started_ns: int) -> bool:
 def code_state() -> tuple:
     """What the compiler's output depends on besides the specs and data: its code and the libraries it runs on."""
     files = []
-    here = Path(__file__).resolve().parent
     for package in _CODE:
-        folder = here.parent / package
-        if not (folder / "__init__.py").is_file():
-            folder = _package_folder(package)
+        folder = package_folder(package)
+        if folder is None:
+            raise FileNotFoundError(f"cannot find the package {package}")  # load_inputs: a miss
         for dirpath, dirnames, filenames in os.walk(folder):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             files.extend((os.path.join(dirpath, name), stat_signature(os.path.join(dirpath, name)))
                          for name in sorted(filenames) if name.endswith(".py"))
     libraries = [library_signature(name) for name in _DEPENDENCIES]
     return (sorted(STEP_CODE_VERSIONS.items()), files, libraries)
-
-
-def _package_folder(name: str) -> Path:
-    """Where an installation that split the distribution keeps ``name`` (an editable install may)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(name)
-    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
-    if not locations:
-        raise FileNotFoundError(f"cannot find the package {name}")  # load_inputs: a miss
-    return Path(locations[0])
 
 
 def save(root: Path, key: str, sources: list[str], inputs: PlanInputs) -> None:

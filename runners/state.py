@@ -61,12 +61,20 @@ def record_node(root: Path, node_id: str, entry: LockEntry) -> Lock:
 
 def record_nodes(root: Path, entries: dict[str, LockEntry]) -> Lock:
     """Add or replace nodes in llmops.lock in one atomic write (call under ``state_guard``); returns the new lock."""
+    return _writer(root).record(entries)
+
+
+def forget_node(root: Path, node_id: str) -> Lock:
+    """Remove one node from llmops.lock (call under ``state_guard``)."""
+    return _writer(root).forget(node_id)
+
+
+def _writer(root: Path) -> LockWriter:
+    """A writer over llmops.lock as it is on disk, for one change; a lock that does not read is not overwritten."""
     lock, problems = read_lock(root)
     if problems:
         raise ValueError(problems[0].message)
-    updated = Lock({**lock.nodes, **entries})
-    write_atomic(root / LOCK_NAME, updated.to_json())
-    return updated
+    return LockWriter(root, lock)
 
 
 class LockWriter:
@@ -112,13 +120,3 @@ def lock_text(nodes: dict[str, LockEntry], encoded: dict[str, str]) -> str:
         parts.append(f"    {json.dumps(nid, ensure_ascii=False)}: {text}")
     return f'{{\n  "lock_version": {LOCK_VERSION},\n  "nodes": {{\n' + ",\n".join(parts) + "\n  }\n}\n"
 
-
-def forget_node(root: Path, node_id: str) -> Lock:
-    """Remove one node from llmops.lock (call under ``state_guard``)."""
-    lock, problems = read_lock(root)
-    if problems:
-        raise ValueError(problems[0].message)
-    nodes = {nid: e for nid, e in lock.nodes.items() if nid != node_id}
-    updated = Lock(nodes)
-    write_atomic(root / LOCK_NAME, updated.to_json())
-    return updated

@@ -80,8 +80,8 @@ def test_other_code_or_another_folder_starts_over(tmp_path):
     history_dicts(h, tmp_path)
     cache = CommitCache.load(tmp_path, h.repo.prefix)
     assert cache.entries and CommitCache.load(tmp_path, "other/").entries == {}
-    _, entries, listings = marshal.loads(cache.path.read_bytes())
-    cache.path.write_bytes(marshal.dumps(("llmops_spec/defaults.py:1:1", entries, listings)))  # as if the language changed
+    _, stored = marshal.loads(cache.path.read_bytes())
+    cache.path.write_bytes(marshal.dumps(("llmops_spec/defaults.py:1:1", stored)))  # as if the language changed
     assert CommitCache.load(tmp_path, h.repo.prefix).entries == {}
     assert history_dicts(h, tmp_path)[0] == history_dicts(h, None)[0]
     cache.path.write_bytes(b"\x00garbage")

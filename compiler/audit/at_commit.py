@@ -8,7 +8,6 @@ policy engine's and the language's source, in ``.llmops/cache/audit-policy.marsh
 
 from __future__ import annotations
 
-import marshal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any, NamedTuple
 
 from compiler.audit.git import Repo, extract_tree
 from compiler.audit.snapshot import source_signature
+from compiler.parse_cache import read_signed, write_signed
 
 POLICY_CACHE_VERSION = 3
 
@@ -79,25 +79,16 @@ class PolicyCache:
         # (tree id, day) -> (status, summary); "commit:folder" -> that folder's tree id (a commit's trees never move)
         self.entries: dict[str, tuple[str, str]] = {}
         self.trees: dict[str, str] = {}
-        stored = self._read(self.path)
+        stored = read_signed(self.path, self.signature)
         if isinstance(stored, tuple) and len(stored) == 2:
             self.entries, self.trees = stored
         self._reports: dict[str, dict[str, Any] | None] | None = None
         self.dirty = False
 
-    def _read(self, path: Path | None) -> Any:
-        if path is None:
-            return None
-        try:
-            signature, stored = marshal.loads(path.read_bytes())
-        except (OSError, EOFError, ValueError, TypeError):
-            return None
-        return stored if signature == self.signature else None
-
     @property
     def reports(self) -> dict[str, dict[str, Any] | None]:
         if self._reports is None:
-            stored = self._read(self.reports_path)
+            stored = read_signed(self.reports_path, self.signature)
             self._reports = stored if isinstance(stored, dict) else {}
         return self._reports
 
@@ -121,16 +112,10 @@ class PolicyCache:
     def save(self) -> None:
         if not self.dirty or self.path is None or self.reports_path is None:
             return
-        from compiler.parse_cache import write_cache_file
-
-        try:
-            reports = marshal.dumps((self.signature, self.reports))
-            entries = marshal.dumps((self.signature, (self.entries, self.trees)))
-        except ValueError:  # a value marshal cannot hold: leave the verdicts uncached
-            return
-        write_cache_file(self.reports_path, reports)  # the reports first: an entry never lacks its report
-        write_cache_file(self.path, entries)
-        self.dirty = False
+        # The reports first, and the entries only once they are written: an entry never lacks its report.
+        if write_signed(self.reports_path, self.signature, self.reports) and \
+                write_signed(self.path, self.signature, (self.entries, self.trees)):
+            self.dirty = False
 
 
 def _trees(repo: Repo, commits: list[str], cache: PolicyCache) -> dict[str, str]:

@@ -12,14 +12,14 @@ is keyed by the project's folder in the repository and by the code that reads ch
 
 from __future__ import annotations
 
-import marshal
 from pathlib import Path
 
 from compiler.audit.git import Commit
 from compiler.audit.semantic_diff import FieldChange, ResourceChange
 from compiler.audit.snapshot import source_signature
+from compiler.parse_cache import read_signed, write_signed
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 MAX_LISTINGS = 16  # heads whose commit lists are kept: branches and recent pulls
 
 Changes = tuple[tuple[ResourceChange, ...], tuple, tuple, tuple]  # changes, renamed, other files, spec files
@@ -63,13 +63,10 @@ class CommitCache:
         # One file per project folder in the repository; the signature names the folder too, so a clash only misses.
         folder = prefix.strip("/").replace("/", "--")
         path = root / ".llmops" / "cache" / f"audit-commits{'-' if folder else ''}{folder}.marshal"
-        try:
-            stored_signature, entries, listings = marshal.loads(path.read_bytes())
-        except (OSError, EOFError, ValueError, TypeError):
+        stored = read_signed(path, signature)
+        if not (isinstance(stored, tuple) and len(stored) == 2 and all(isinstance(part, dict) for part in stored)):
             return cls(path, signature)
-        if stored_signature != signature or not isinstance(entries, dict) or not isinstance(listings, dict):
-            return cls(path, signature)
-        return cls(path, signature, entries, listings)
+        return cls(path, signature, *stored)
 
     def history(self, shas: list[str] | tuple[str, ...]) -> list[tuple[Commit, Changes]] | None:
         """Each commit of ``shas`` with its changes, or None when any one was never read."""
@@ -95,13 +92,5 @@ class CommitCache:
 
     def save(self) -> None:
         """Write atomically; a read-only checkout simply stays uncached."""
-        if not self.dirty or self.path is None:
-            return
-        from compiler.parse_cache import write_cache_file
-
-        try:
-            data = marshal.dumps((self.signature, self.entries, self.listings))
-        except ValueError:  # a value marshal cannot hold: leave the history uncached
-            return
-        write_cache_file(self.path, data)
-        self.dirty = False
+        if self.dirty and self.path is not None and write_signed(self.path, self.signature, (self.entries, self.listings)):
+            self.dirty = False

@@ -13,13 +13,14 @@ language's source (a new default changes every normalized dump), and a warm
 
 from __future__ import annotations
 
-import marshal
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from compiler.discover import SKIP_DIRS, SKIP_FILES, SPEC_SUFFIXES
+from compiler.installed import package_folder
+from compiler.parse_cache import read_signed, write_signed
 
 CACHE_VERSION = 2
 # "Kind/name" -> (valid, normalized {"metadata", "spec"} or None when invalid, as written {"metadata", "spec"})
@@ -58,25 +59,15 @@ def parse_blob(raw: bytes, path: str) -> Defined:
     return found
 
 
-_TOP = Path(__file__).resolve().parent.parent.parent  # where llmops' packages sit side by side (one distribution)
-
-
 def source_signature(package: str) -> str:
     """Sizes and times of a package's modules, found without importing them (pydantic is slow to import).
 
     What a cache derived by that code must be keyed by: a new default in the language, or
     a new rule in the policy engine, makes every earlier answer stale.
     """
-    beside = _TOP.joinpath(*package.split("."))
-    if (beside / "__init__.py").is_file():
-        folders = [str(beside)]
-    else:  # an installation that split the distribution
-        import importlib.util
-
-        spec = importlib.util.find_spec(package)
-        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    folder = package_folder(package)
     parts = [f"{package}/{CACHE_VERSION}"]
-    for folder in folders:
+    if folder is not None:
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
             if entry.name.endswith(".py"):
                 st = entry.stat()
@@ -105,14 +96,8 @@ class BlobCache:
     def entries(self) -> dict[str, Defined]:
         if self._entries is None:
             self.signature = source_signature("llmops_spec")
-            self._entries = {}
-            if self.path is not None:
-                try:
-                    stored_signature, stored = marshal.loads(self.path.read_bytes())
-                    if stored_signature == self.signature and isinstance(stored, dict):
-                        self._entries = stored
-                except (OSError, EOFError, ValueError, TypeError):
-                    pass
+            stored = read_signed(self.path, self.signature)
+            self._entries = stored if isinstance(stored, dict) else {}
         return self._entries
 
     def defined(self, blobs: dict[str, tuple[str, bytes | None]]) -> dict[str, Defined]:
@@ -133,13 +118,5 @@ class BlobCache:
 
     def save(self) -> None:
         """Write atomically; a read-only checkout simply stays uncached."""
-        if not self.dirty or self.path is None:
-            return
-        from compiler.parse_cache import write_cache_file
-
-        try:
-            data = marshal.dumps((self.signature, self.entries))
-        except ValueError:  # a value marshal cannot hold: leave it uncached
-            return
-        write_cache_file(self.path, data)
-        self.dirty = False
+        if self.dirty and self.path is not None and write_signed(self.path, self.signature, self.entries):
+            self.dirty = False
