@@ -22,9 +22,11 @@ class ModelServer:
 
     def __init__(self, model_dir: str, prompt: dict[str, Any] | None, version: str, num_threads: int | None) -> None:
         from runners.modeling.predictor import load_predictor
+        from runners.serve_request import prompt_inputs
 
         self.predictor = load_predictor(Path(model_dir), num_threads=num_threads)
         self.version = version
+        self.inputs = prompt_inputs(prompt)
         self.render = None
         if prompt:
             from compiler.prompt_render import prompt_renderer
@@ -33,17 +35,36 @@ class ModelServer:
             self.render = prompt_renderer(PromptSpec.model_validate(prompt, strict=False))
 
     def texts(self, rows: list[Any]) -> list[str]:
+        """The model's input text of each request row; BadRequest for a row the prompt cannot read."""
+        from runners.serve_request import BadRequest, input_row
+
+        values = [input_row(row, self.inputs, i if len(rows) > 1 else 0) for i, row in enumerate(rows)]
         if self.render is None:
-            return [row if isinstance(row, str) else str(row.get("text", "")) for row in rows]
-        return [self.render(row if isinstance(row, dict) else {"text": row}) for row in rows]
+            return [row["text"] for row in values]
+        texts = []
+        for i, row in enumerate(values):
+            try:
+                texts.append(self.render(row))
+            except Exception as exc:  # a template error on this row's values (the sandbox's own limits included)
+                raise BadRequest(f"the prompt does not render for row {i}: {type(exc).__name__}: {exc}"[:500]) from None
+        return texts
 
     def predict(self, rows: list[Any]) -> dict[str, Any]:
+        """The answers, or ``{"error", "status"}`` for a request the prompt cannot read (the router answers 4xx)."""
+        from runners.serve_request import BadRequest
+
         started = time.perf_counter()
-        outputs = self.predictor.predict(self.texts(rows))
+        try:
+            texts = self.texts(rows)
+        except BadRequest as exc:
+            return {"error": exc.message, "status": exc.status, "version": self.version}
+        outputs = self.predictor.predict(texts)
         return {"predictions": outputs, "version": self.version, "ms": round((time.perf_counter() - started) * 1000, 3)}
 
     def check_health(self) -> None:
-        self.predictor.predict(self.texts(["health check"]))
+        from runners.serve_request import sample_row
+
+        self.predictor.predict(self.texts([sample_row(self.inputs)]))
 
 
 class Router:
@@ -65,21 +86,42 @@ class Router:
     async def __call__(self, request: Any) -> Any:
         from starlette.responses import JSONResponse
 
+        from runners.serve_request import BadRequest, request_rows
+
         if request.method == "GET":
             return JSONResponse({"deployment": self.deployment, "weights": self.weights})
         try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse({"error": "send JSON: {\"text\": ...}, {\"inputs\": [...]}, or a row of prompt variables"},
-                                status_code=400)
-        rows = body.get("inputs") if isinstance(body, dict) and "inputs" in body else [body]
-        if not isinstance(rows, list) or not rows:
-            return JSONResponse({"error": "inputs must be a non-empty list"}, status_code=400)
+            rows, batch = request_rows(await read_json(request))
+        except BadRequest as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
         version = self.pick()
         result = await self.versions[version].predict.remote(rows)
-        if not (isinstance(body, dict) and "inputs" in body):
+        if "error" in result:
+            return JSONResponse({"error": result["error"], "version": result["version"]}, status_code=result["status"])
+        if not batch:
             result = {"prediction": result["predictions"][0], "version": result["version"], "ms": result["ms"]}
         return JSONResponse(result)
+
+
+async def read_json(request: Any) -> Any:
+    """The request's JSON, read no further than MAX_BODY_BYTES; BadRequest (400, 413) otherwise."""
+    import json
+
+    from runners.serve_request import MAX_BODY_BYTES, SHAPES, BadRequest
+
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BadRequest(f"the body is {declared} bytes; the limit is {MAX_BODY_BYTES}", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadRequest(f"the body is over {MAX_BODY_BYTES} bytes", 413)
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: [[[[...
+        raise BadRequest(f"the body is not JSON: {SHAPES}") from None
 
 
 def build_app(deployment: str, versions: dict[str, dict[str, Any]], weights: dict[str, float], spec: Any) -> Any:

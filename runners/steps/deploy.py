@@ -17,6 +17,7 @@ from typing import Any
 
 from runners.cluster import Cluster
 from runners.files import write_atomic
+from runners.serve_request import prompt_inputs, sample_row
 from runners.step import NodeFailed, StepContext, StepResult
 
 
@@ -28,12 +29,6 @@ def version_name(what_serves: dict[str, Any]) -> str:
     """
     digest = hashlib.sha256(json.dumps(what_serves, sort_keys=True).encode()).hexdigest()
     return f"v-{digest[:12]}"
-
-
-def _sample(prompt: dict[str, Any] | None) -> dict[str, Any]:
-    if not prompt:
-        return {"text": "health check"}
-    return {name: "health check" for name, v in prompt.get("variables", {}).items() if v.get("from")} or {"text": "health check"}
 
 
 def _wait_running(app: str, timeout: float) -> None:
@@ -69,11 +64,24 @@ def _probe(url: str, sample: dict[str, Any], expect: set[str], attempts: int = 2
             if answer.get("version") in expect:
                 return answer
             last = ValueError(f"answered by {answer.get('version')}, expected one of {sorted(expect)}")
+        except urllib.error.HTTPError as exc:
+            if 400 <= exc.code < 500 and exc.code != 404:  # the app refuses the probe: retrying will not help
+                raise NodeFailed(f"the endpoint {url} refused its health check {sample}: HTTP {exc.code} {_error_of(exc)}",
+                                 "the request a prompt needs carries each input column it reads", retryable=False) from None
+            last = exc
         except (urllib.error.URLError, OSError, ValueError) as exc:
             last = exc
         time.sleep(0.5)
     raise NodeFailed(f"the endpoint {url} did not answer its health check: {last}",
                      "see the Ray dashboard for the replicas' logs")
+
+
+def _error_of(exc: urllib.error.HTTPError) -> str:
+    """The ``error`` an endpoint's 4xx answer carries, else its reason."""
+    try:
+        return str(json.loads(exc.read(64 * 1024)).get("error", exc.reason))[:500]
+    except (OSError, ValueError, AttributeError):
+        return str(exc.reason)
 
 
 def deploy(ctx: StepContext, cluster: Cluster, running_version: dict[str, Any] | None, timeout: float = 300.0) -> StepResult:
@@ -96,7 +104,7 @@ def deploy(ctx: StepContext, cluster: Cluster, running_version: dict[str, Any] |
         raise NodeFailed(f"{ctx.resource}: the model folder {model_dir} is missing", "run `llmops pull`", retryable=False)
     serve.start(http_options={"host": "127.0.0.1", "port": cluster.serve_port})
     url = f"http://127.0.0.1:{cluster.serve_port}{spec.serve.route_prefix}"
-    sample = _sample(prompt)
+    sample = sample_row(prompt_inputs(prompt))
     old = (running_version or {}).get("version")
 
     def result(history: list[dict[str, Any]], summary: str) -> StepResult:
@@ -116,7 +124,12 @@ def deploy(ctx: StepContext, cluster: Cluster, running_version: dict[str, Any] |
     for percent in steps:
         weights = {new: percent / 100, **({old: 1 - percent / 100} if percent < 100 and old in versions else {})}
         live = {name: cfg for name, cfg in versions.items() if name in weights}
-        serve.run(build_app(app, live, weights, spec), name=app, route_prefix=spec.serve.route_prefix, blocking=False)
+        try:
+            serve.run(build_app(app, live, weights, spec), name=app, route_prefix=spec.serve.route_prefix, blocking=False)
+        except Exception as exc:  # Serve raises RuntimeError (and others) for an app whose replicas fail to start
+            raise NodeFailed(f"Serve could not deploy {app}: {type(exc).__name__}: {str(exc).strip()[:500]}",
+                             "see the replica logs with `ray logs` or the Ray dashboard; check the model folder loads "
+                             "and the prompt renders", retryable=False) from None
         _wait_running(app, timeout)
         answer = _probe(url, sample, set(weights))
         history.append({"percent": percent, "weights": weights, "probe": answer})
