@@ -376,3 +376,4 @@ def test_a_command_needing_the_run_extra_says_how_to_install_it(tmp_path, args):
     out = assert_clean(_run_python(HIDE_DVC.replace("ARGS", repr(args)), root))
     assert "llmops-spec[run]" in out and "No module named" not in out
     assert not (root / "llmops.lock").exists() and (args[0] != "init" or not (root / ".dvc").exists())
+    assert not (root / ".llmops" / "ray" / "cluster.json").exists(), "no Ray cluster was started for nothing"
