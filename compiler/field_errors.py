@@ -56,7 +56,7 @@ def describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     text = str(value)
-    if text.isdigit():
+    if len(text) >= 60 and text.isdigit():  # a number too long for YAML to read as one (compiler/yaml_source.py)
         return f"a number of {len(text):,} digits"
     return f"'{text}'" if len(text) < 60 else "a long string"
 

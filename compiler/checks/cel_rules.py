@@ -10,7 +10,8 @@ from compiler.yaml_source import PathKey
 
 POLICY_HINT = "a rule reads the resource, e.g. size(resource.spec.requires) > 0 && resource.metadata.labels.env == 'prod'"
 FILTER_HINT = "a filter reads the row's columns, e.g. size(text) >= 5 && label != 'spam'"
-LIMIT_HINT = "split the expression, or compute the value in a transform before the filter"
+LIMIT_HINTS = {POLICY_HINT: "split the rule into several Policies, each a short condition",
+               FILTER_HINT: "split the filter into several filter steps, each a short condition"}
 
 
 def located_cel_error(resource: Resource, path: PathKey, problem: CelProblem, hint: str) -> Diagnostic:
@@ -25,7 +26,8 @@ def located_cel_error(resource: Resource, path: PathKey, problem: CelProblem, hi
     else:  # a multi-line plain or quoted scalar: the line is right, the column is not knowable
         line, col = line + problem.line - 1, 1
     if problem.limit:
-        return error(resource.file, line, col, "E232", f"CEL expression refused: {problem.message}", LIMIT_HINT)
+        return error(resource.file, line, col, "E232", f"CEL expression refused: {problem.message}",
+                     LIMIT_HINTS.get(hint, "shorten the expression"))
     return error(resource.file, line, col, "E231", f"CEL syntax error: {problem.message}", hint)
 
 
