@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextvars
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from functools import lru_cache, wraps
 from typing import Any
 
@@ -34,6 +33,7 @@ MAX_NESTING = 64
 
 _REFUSED_TAGS = {"Include": "include", "Import": "import", "FromImport": "from ... import", "Extends": "extends"}
 _BLOCK_TAGS = frozenset({"for", "if", "macro", "call", "filter", "with", "block", "autoescape", "trans", "raw"})
+_SIZED = frozenset({str, bytes, list, tuple})
 _BIG_NUMBER = re.compile(r"\d{7,}")  # a width or precision of a million or more in a format string
 
 
@@ -45,30 +45,31 @@ class TemplateLimitError(Exception):
         self.message, self.lineno, self.code = message, lineno, code
 
 
-@dataclass
 class RenderBudget:
-    steps: int = 0
-    output: int = 0
-    seen: list[int] = field(default_factory=list)
+    """What one render has used: steps (loop iterations, calls, filters) and characters of output."""
 
-    def step(self) -> None:
-        self.steps += 1
-        if self.steps > MAX_STEPS:
-            raise TemplateLimitError(f"the template ran more than {MAX_STEPS:,} loop iterations, calls and filters")
+    __slots__ = ("steps", "output")
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.output = 0
 
 
 _BUDGET: contextvars.ContextVar[RenderBudget | None] = contextvars.ContextVar("llmops_render_budget", default=None)
+_STEPS_PAST = f"the template ran more than {MAX_STEPS:,} loop iterations, calls and filters"
 
 
 def _step() -> None:
     budget = _BUDGET.get()
     if budget is not None:
-        budget.step()
+        budget.steps += 1
+        if budget.steps > MAX_STEPS:
+            raise TemplateLimitError(_STEPS_PAST)
 
 
 def _sized(value: Any) -> Any:
     """``value``, unless it is a string or sequence longer than any prompt may be."""
-    if isinstance(value, (str, bytes, list, tuple)) and len(value) > MAX_OUTPUT:
+    if type(value) in _SIZED and len(value) > MAX_OUTPUT:
         raise TemplateLimitError(f"the template built a value of {len(value):,} items, more than the {MAX_OUTPUT:,} allowed")
     return value
 
@@ -118,7 +119,8 @@ def _limited_filter(function: Any, name: str) -> Any:
     @wraps(function)  # keeps jinja_pass_arg, so context-taking filters still get their context
     def limited(*args: Any, **kwargs: Any) -> Any:
         _step()
-        _refuse_big_arguments([*args[1:], *kwargs.values()], f"the filter {name}")
+        if len(args) > 1 or kwargs:
+            _refuse_big_arguments([*args[1:], *kwargs.values()], f"the filter {name}")
         return _sized(function(*args, **kwargs))
 
     return limited
@@ -191,15 +193,15 @@ def sandbox() -> Any:
     class BudgetedTemplate(Template):
         def render(self, *args: Any, **kwargs: Any) -> str:
             """The output, built chunk by chunk under a fresh budget; raises TemplateLimitError past a limit."""
-            budget = RenderBudget()
-            token = _BUDGET.set(budget)
+            token = _BUDGET.set(RenderBudget())
             try:
                 chunks: list[str] = []
+                add, total = chunks.append, 0
                 for chunk in self.root_render_func(self.new_context(dict(*args, **kwargs))):
-                    budget.output += len(chunk)
-                    if budget.output > MAX_OUTPUT:
+                    total += len(chunk)
+                    if total > MAX_OUTPUT:
                         raise TemplateLimitError(f"the rendered prompt is longer than the {MAX_OUTPUT:,} characters allowed")
-                    chunks.append(chunk)
+                    add(chunk)
                 return "".join(chunks)
             except RecursionError:
                 raise TemplateLimitError("the template recurses too deeply (a macro calling itself?)") from None
