@@ -14,7 +14,7 @@ Reports numbers; asserts nothing. For every N in --sizes it
 Then, with --engines, it compares the CEL implementations on PyPI on the built-in pack over
 the same resources (the variables each rule reads, built once and handed to every engine):
 cel-expr-python (Google's cel-cpp; what llmops uses), common-expression-language (Rust
-cel-interpreter; what validate's syntax check uses) and cel-python (pure Python, slow: it
+cel-interpreter; no longer a dependency, compared where installed) and cel-python (pure Python, slow: it
 runs on the first --celpy-resources resources only, and every engine is also timed on
 that same subset so the row compares like with like). Correctness: a table of CEL
 conformance cases (numeric types, has(), macros, strings, errors), and whether each engine
@@ -29,6 +29,7 @@ reaches the same verdict as cel-expr-python on every (resource, rule) of the pac
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
 import gc
 import json
 import os
@@ -158,10 +159,20 @@ class CelCpp(Engine):
 class CelRust(Engine):
     name, package = "common-expression-language (Rust)", "common-expression-language"
 
-    def __init__(self) -> None:
-        from compiler.cel import engine
+    def __init__(self) -> None:  # no longer a dependency of llmops: compared only where it is installed
+        import importlib.util
 
-        self.cel = engine()
+        spec = importlib.util.find_spec("cel")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("common-expression-language is not installed")
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        binary = next(folder.glob("cel.*.so"), None) or next(folder.glob("cel.*.pyd"), None)
+        if binary is None:
+            raise ImportError("the extension module of common-expression-language was not found")
+        loader = importlib.machinery.ExtensionFileLoader("cel.cel", str(binary))  # its __init__ imports a shell
+        module = importlib.util.module_from_spec(importlib.util.spec_from_file_location("cel.cel", binary, loader=loader))
+        loader.exec_module(module)
+        self.cel = module
 
     def compile(self, expression: str) -> Any:
         return self.cel.compile(expression)

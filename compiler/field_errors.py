@@ -41,7 +41,8 @@ def _unquoted_ok(text: str) -> bool:
     return not isinstance(resolve_plain(text.strip()), str) if text.strip() else False
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """A value as a message names it: 'the number 123', 'a boolean', 'null', a short string quoted."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -50,9 +51,14 @@ def _describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, int) and abs(value) >= 10**30:
+        return f"a number of {len(str(abs(value))):,} digits"
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
-    return f"'{value}'" if len(str(value)) < 60 else "a long string"
+    text = str(value)
+    if len(text) >= 60 and text.isdigit():  # a number too long for YAML to read as one (compiler/yaml_source.py)
+        return f"a number of {len(text):,} digits"
+    return f"'{text}'" if len(text) < 60 else "a long string"
 
 
 def _unwrap(tp: Any) -> Any:
@@ -122,7 +128,7 @@ def field_diagnostics(doc: ParsedDoc, model: type[BaseModel], errors: list[dict[
         if loc == ("metadata", "name") and kind.startswith("string_"):
             code = "E022"
             message = (f"metadata.name is {len(value)} characters long; names have at most 63"
-                       if isinstance(value, str) and len(value) > 63 else f"metadata.name {_describe(value)} is not a valid name")
+                       if isinstance(value, str) and len(value) > 63 else f"metadata.name {describe(value)} is not a valid name")
             hint = "names use lowercase letters, digits and dashes, 1-63 characters, starting and ending with a letter or digit"
         elif kind == "extra_forbidden":
             code, at = "E100", "key"
@@ -137,7 +143,7 @@ def field_diagnostics(doc: ParsedDoc, model: type[BaseModel], errors: list[dict[
             loc = loc[:-1]
         elif kind in _TYPE_NAMES:
             code = "E102"
-            message = f"{where} must be {_TYPE_NAMES[kind]}, not {_describe(value)}"
+            message = f"{where} must be {_TYPE_NAMES[kind]}, not {describe(value)}"
             if isinstance(value, str) and kind.startswith(("int", "float", "bool")):
                 hint = f"write {value.strip()} without quotes" if _unquoted_ok(value) else _description(model, loc)
             else:
@@ -153,12 +159,12 @@ def field_diagnostics(doc: ParsedDoc, model: type[BaseModel], errors: list[dict[
         elif kind == "literal_error":
             code = "E104"
             expected = ctx.get("expected", "")
-            message = f"{where} must be one of {expected}, not {_describe(value)}"
+            message = f"{where} must be one of {expected}, not {describe(value)}"
             choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
             hint = did_you_mean(str(value), choices) if isinstance(value, str) else None
         elif kind == "string_pattern_mismatch":
             code = "E104"
-            message = f"{where} {_describe(value)} has the wrong form"
+            message = f"{where} {describe(value)} has the wrong form"
             hint = _description(model, loc) or f"it must match {ctx.get('pattern')}"
         elif kind == "llmops_unknown_metric":
             code = "E105"

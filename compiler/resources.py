@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from compiler.diagnostics import Diagnostic, error
-from compiler.field_errors import field_diagnostics
+from compiler.field_errors import describe, field_diagnostics
 from compiler.suggest import did_you_mean
 from compiler.yaml_source import ParsedDoc, PathKey
 from llmops_spec import API_VERSION, KINDS, Document, Ref
@@ -54,6 +54,13 @@ class Resource:
         return f"<Resource {self.ref} {self.file}:{self.line}>"
 
 
+def _name_hint(value: Any) -> str:
+    if value is None:
+        return "write the resource's name after name:, e.g. name: my-name"
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return f'quote it, name: "{text}", or choose a name of letters, digits and dashes'
+
+
 def to_resource(doc: ParsedDoc) -> tuple[Resource | None, list[Diagnostic]]:
     """Check the envelope, then validate the whole document against its kind."""
     data = doc.data
@@ -79,7 +86,10 @@ def to_resource(doc: ParsedDoc) -> tuple[Resource | None, list[Diagnostic]]:
     metadata = data.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if not isinstance(name, str):
-        if isinstance(metadata, dict):
+        if isinstance(metadata, dict) and "name" in metadata:  # written, but YAML read it as a number, a bool or null
+            fail(("metadata", "name"), "E022", f"metadata.name must be a string, not {describe(name)}",
+                 _name_hint(name))
+        elif isinstance(metadata, dict):
             fail(("metadata",), "E022", f"{kind} has no metadata.name", "add name: my-name under metadata", at="key")
         else:
             fail(("metadata",), "E022", f"{kind} has no metadata.name", "add metadata: {name: my-name}", at="key")

@@ -38,6 +38,9 @@ _INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
 _NAN = re.compile(r"\.(nan|NaN|NAN)")
+# What YAML 1.2 allows in a stream: tab, line breaks, printable characters (the spec's c-printable).
+_NOT_YAML = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_MAX_INT_DIGITS = 4000  # under Python's int-to-string limit (4300 digits)
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 _TRUE = frozenset(("true", "True", "TRUE"))
 _FALSE = frozenset(("false", "False", "FALSE"))
@@ -84,6 +87,8 @@ def resolve_plain(text: str) -> Any:
     first = text[0]
     if first.isdigit() or first in "+-.":
         if _INT.fullmatch(text):
+            if len(text) > _MAX_INT_DIGITS:  # int() refuses it; no field takes it: a string, which the model rejects
+                return text
             return int(text, 0) if text[:2] in ("0o", "0x") else int(text)
         if _FLOAT.fullmatch(text):
             return float(text)
@@ -337,14 +342,29 @@ def decode(raw: bytes, file: str) -> tuple[str | None, Diagnostic | None]:
     if len(raw) > MAX_FILE_BYTES:
         return None, error(file, 1, 1, "E004", f"file is {len(raw):,} bytes; spec files are limited to {MAX_FILE_BYTES:,}",
                            "keep data out of specs: reference it with source.path")
-    if b"\0" in raw[:8192]:
-        return None, error(file, 1, 1, "E002", "file is binary, not YAML", "move it out of the spec folder")
+    nul = raw.find(b"\0")  # anywhere in the file, not only its start
+    if nul >= 0:
+        line, col = _byte_position(raw, nul)
+        where = "" if nul < 8192 else f" (a NUL byte at line {line}, column {col})"
+        return None, error(file, line if nul >= 8192 else 1, col if nul >= 8192 else 1, "E002",
+                           f"file is binary, not YAML{where}", "move it out of the spec folder")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
-        line = before.count(b"\n") + 1
-        col = len(before[before.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1
+        line, col = _byte_position(raw, exc.start)
         return None, error(file, line, col, "E003", f"invalid UTF-8 byte 0x{raw[exc.start]:02x}",
                            "save the file as UTF-8")
-    return text.removeprefix("\ufeff"), None
+    text = text.removeprefix("\ufeff")
+    bad = _NOT_YAML.search(text)
+    if bad is not None:  # the parser would raise a ReaderError with no position a user can use
+        line = text.count("\n", 0, bad.start()) + 1
+        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        return None, error(file, line, col, "E010", f"YAML syntax error: control character U+{ord(bad[0]):04X} is not "
+                           "allowed in YAML", "remove it; write it as an escape (\\x1b) inside a double-quoted string")
+    return text, None
+
+
+def _byte_position(raw: bytes, index: int) -> Position:
+    before = raw[:index]
+    line = before.count(b"\n") + 1
+    return line, len(before[before.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1

@@ -68,6 +68,13 @@ def main(argv: list[str] | None = None) -> Any:
     except Exception as exc:  # an llmops bug, not a user mistake: say so without a wall of traceback
         if os.environ.get("LLMOPS_DEBUG"):
             raise
+        from llmops_cli.errors import environment_problem
+
+        problem = environment_problem(exc)  # a full disk, a denied write, the run extra not installed
+        if problem is not None:
+            click.echo(f"llmops: error: {problem[0]}", err=True)
+            click.echo(f"  hint: {problem[1]}", err=True)
+            sys.exit(1)
         click.echo(f"llmops: internal error: {type(exc).__name__}: {exc}", err=True)
         click.echo("  hint: this is a bug in llmops; rerun with LLMOPS_DEBUG=1 for the traceback and report it", err=True)
         sys.exit(1)

@@ -19,14 +19,23 @@ Labels = dict[LabelKey, Annotated[str, StringConstraints(max_length=253)]]
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
+SEED_MAX = 2**32 - 1
+"""The largest seed: numpy, torch and Python's random all take 0 .. 2^32-1."""
+INT_MAX = 2**31 - 1
+"""The largest count, size or step a spec may give: what every library llmops hands it to accepts."""
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+"""A float that is a number: no NaN (every comparison with it is false) and no infinity."""
+
 
 class Strict(BaseModel):
     """Base of every spec model: unknown fields are errors, types are not coerced, values are frozen.
 
     Strict: ``"2"`` is not a number and ``true`` is not 1, as a user who quoted it by mistake would want to hear.
+    Every float is finite: ``.nan`` would pass any threshold check (NaN compares false) and ``.inf`` reaches
+    libraries that fail on it, so neither is a number here.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True, allow_inf_nan=False)
 
 
 class OneOf(Strict):

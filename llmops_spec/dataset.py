@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from llmops_spec.base import Identifier, NonEmptyStr, OneOf, RefPath, SpecBase, Strict
+from llmops_spec.base import INT_MAX, SEED_MAX, Identifier, NonEmptyStr, OneOf, RefPath, SpecBase, Strict
 from llmops_spec.refs import Ref, ref_to
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -47,8 +47,8 @@ class Filter(Strict):
 
 class LengthLimit(Strict):
     column: Identifier
-    min_chars: int | None = Field(default=None, ge=0)
-    max_chars: int | None = Field(default=None, ge=1)
+    min_chars: int | None = Field(default=None, ge=0, le=INT_MAX)
+    max_chars: int | None = Field(default=None, ge=1, le=INT_MAX)
 
     @model_validator(mode="after")
     def _ordered(self) -> LengthLimit:
@@ -79,7 +79,7 @@ class Splits(Strict):
     model_config = Strict.model_config | {"extra": "allow"}
     __pydantic_extra__: dict[str, Fraction] = Field(init=False)
 
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=SEED_MAX)
     stratify_by: Identifier | None = None
 
     @model_validator(mode="after")

@@ -7,13 +7,13 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from llmops_spec.base import NonEmptyStr, RefPath, SpecBase, Strict
+from llmops_spec.base import INT_MAX, NonEmptyStr, RefPath, SpecBase, Strict
 from llmops_spec.refs import Ref, ref_to
 
 
 class Autoscaling(Strict):
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(1, ge=1)
+    min_replicas: int = Field(1, ge=0, le=10_000)
+    max_replicas: int = Field(1, ge=1, le=10_000)
     target_ongoing_requests: float = Field(2, gt=0)
 
     @model_validator(mode="after")
@@ -28,13 +28,13 @@ class Autoscaling(Strict):
 class ActorOptions(Strict):
     num_cpus: float = Field(1, ge=0)
     num_gpus: float = Field(0, ge=0)
-    memory: int | None = Field(default=None, gt=0, description="Bytes of memory to reserve.")
+    memory: int | None = Field(default=None, gt=0, le=2**53, description="Bytes of memory to reserve.")
 
 
 class Serve(Strict):
     route_prefix: str = Field("/", pattern=r"^/[A-Za-z0-9_./-]*$")
     num_replicas: int = Field(1, ge=0, le=10_000)
-    max_ongoing_requests: int = Field(16, ge=1)
+    max_ongoing_requests: int = Field(16, ge=1, le=INT_MAX)
     autoscaling: Autoscaling | None = None
     ray_actor_options: ActorOptions = Field(default_factory=ActorOptions)
     health_check_period_s: float = Field(10, gt=0)

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from llmops_spec.base import Identifier, NonEmptyStr, RefPath, SpecBase, Strict
+from llmops_spec.base import INT_MAX, Identifier, NonEmptyStr, RefPath, SpecBase, Strict
 from llmops_spec.metrics import METRICS
 from llmops_spec.refs import Ref, ref_to
 
@@ -25,7 +25,7 @@ class Threshold(Strict):
     min: float | None = Field(default=None, description="Fail below this value.")
     max: float | None = Field(default=None, description="Fail above this value.")
     slice_by: Identifier | None = Field(default=None, description="Check the threshold on every value of this column.")
-    min_slice_samples: int = Field(10, ge=1)
+    min_slice_samples: int = Field(10, ge=1, le=INT_MAX)
     wilson: bool = Field(False, description="Compare the Wilson 95% lower bound of a rate, not the point estimate.")
     grader: Grader | None = None
 
@@ -78,10 +78,10 @@ class EvalGateSpec(SpecBase):
     model: ref_to("Model")
     dataset: ref_to("Dataset", outputs=True)
     prompt: ref_to("Prompt") | None = None
-    min_samples: int = Field(1, ge=1, description="Fail closed when the dataset has fewer rows.")
+    min_samples: int = Field(1, ge=1, le=INT_MAX, description="Fail closed when the dataset has fewer rows.")
     metrics: list[Threshold] = Field(min_length=1)
     baseline: Baseline | None = None
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(32, ge=1, le=65536)
     on_fail: Literal["block", "warn"] = "block"
 
     def references(self) -> list[tuple[RefPath, Ref]]:

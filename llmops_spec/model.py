@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
-from llmops_spec.base import Identifier, NonEmptyStr, OneOf, RefPath, SpecBase, Strict
+from llmops_spec.base import INT_MAX, SEED_MAX, Identifier, NonEmptyStr, OneOf, RefPath, SpecBase, Strict
 from llmops_spec.refs import Ref, ref_to
 
 Task = Literal["sequence-classification", "causal-lm"]
@@ -19,6 +20,18 @@ class TinyConfig(Strict):
     model_config = Strict.model_config | {"extra": "allow"}
     architecture: Literal["gpt2", "llama", "bert"] = "gpt2"
     vocab_size: int = Field(512, ge=16, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _bounded_extras(self) -> TinyConfig:
+        """The other keys go to the transformers config as they are: each a finite number within a count's range."""
+        for key, value in (self.model_extra or {}).items():
+            bad = (isinstance(value, float) and not math.isfinite(value)) or (
+                isinstance(value, int) and not isinstance(value, bool) and not -INT_MAX <= value <= INT_MAX)
+            if bad:
+                raise PydanticCustomError("llmops_range", "config {key} is {value}, not a finite number within ±{limit}",
+                                          {"key": key, "value": str(value)[:40], "limit": f"{INT_MAX:,}", "field": key,
+                                           "hint": "a tiny config has small sizes, e.g. n_layer: 2, n_embd: 64"})
+        return self
 
 
 class Base(OneOf):
@@ -56,12 +69,12 @@ class Training(Strict):
     epochs: float = Field(1, gt=0, le=1000)
     learning_rate: float = Field(2.0e-4, gt=0, lt=1)
     batch_size: int = Field(16, gt=0, le=65536)
-    gradient_accumulation_steps: int = Field(1, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1, le=INT_MAX)
     max_seq_len: int = Field(128, gt=0, le=1_048_576)
-    max_steps: int | None = Field(default=None, gt=0)
+    max_steps: int | None = Field(default=None, gt=0, le=INT_MAX)
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
-    seed: int = Field(42, ge=0)
+    seed: int = Field(42, ge=0, le=SEED_MAX)
 
 
 class Finetune(Strict):

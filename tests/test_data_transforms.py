@@ -49,7 +49,7 @@ def test_cel_filter_errors_name_the_row():
         cel_filter(table_of(row("x")), 'lable == "a"')
     with pytest.raises(NodeFailed, match=r"data.jsonl:1: .*gave str"):
         cel_filter(table_of(row("x")), "text")
-    with pytest.raises(NodeFailed, match=r"data.jsonl:2: .*division by zero"):
+    with pytest.raises(NodeFailed, match=r"data.jsonl:2: .*divide by zero"):
         cel_filter(table_of(row("x", n=2), row("y", n=1)), "10 / (n - 1) > 0")
     with pytest.raises(NodeFailed, match="not valid CEL"):
         cel_filter(table_of(row("x")), "size(text")

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import Any
 
 from compiler.checks.columns import columns_of
 from compiler.diagnostics import Diagnostic, error, warning
 from compiler.project import Project
 from compiler.resources import Resource
 from compiler.suggest import did_you_mean
+from compiler.template_sandbox import TemplateLimitError, nesting_refusal, sandbox, template_refusal
+
+__all__ = ["check_prompts", "sandbox", "template_line"]
 
 _TEMPLATE = ("spec", "template")
-
-
-@lru_cache(maxsize=1)
-def sandbox() -> Any:
-    """The sandboxed Jinja environment templates are checked (and later rendered) in."""
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_REFUSAL_HINT = {"E213": "write the text into this template; a Prompt's variables bring in the data",
+                 "E214": "flatten the template: fewer nested brackets, blocks and operators"}
 
 
 def template_line(resource: Resource, line_in_template: int) -> tuple[int, int]:
@@ -53,12 +47,21 @@ def check_prompts(project: Project) -> list[Diagnostic]:
         spec = resource.spec
         if spec is None:
             continue
+        refusal = nesting_refusal(spec.template)
         try:
-            ast = env.parse(spec.template)
+            if refusal is None:
+                ast = env.parse(spec.template)
+                refusal = template_refusal(ast)
         except TemplateSyntaxError as exc:
             line, col = template_line(resource, exc.lineno or 1)
             found.append(error(resource.file, line, col, "E212", f"template syntax error: {exc.message}",
                                "check the {{ }} and {% %} pairs near this line"))
+            continue
+        except RecursionError:  # a shape the caps did not foresee: still a diagnostic
+            refusal = TemplateLimitError("the template is nested too deeply to parse", 1)
+        if refusal is not None:
+            line, col = template_line(resource, refusal.lineno or 1)
+            found.append(error(resource.file, line, col, refusal.code, refusal.message, _REFUSAL_HINT[refusal.code]))
             continue
         used = meta.find_undeclared_variables(ast)
         declared = set(spec.variables)

@@ -1,7 +1,9 @@
 """The CEL engine of policy rules: cel-expr-python, the Python binding of Google's C++ CEL (cel-cpp).
 
-Chosen over the Rust binding (common-expression-language, which validate uses for its
-syntax check) and the pure-Python cel-python after measuring all three on the built-in
+The one engine of llmops (validate's syntax check and dataset filters use it too, through
+compiler/cel.py, which caps length and nesting before it sees an expression).
+Chosen over the Rust binding (common-expression-language) and the pure-Python cel-python
+after measuring all three on the built-in
 pack over 10,000 resources: it is the fastest by far, because handing a resource's
 variables to the engine is most of the work and cel-cpp does that in C++, and it is
 the only one to pass every conformance case we tried (docs/policy.md has the figures).
@@ -19,18 +21,22 @@ from typing import Any
 
 from cel_expr_python import cel
 
+from compiler.cel import CelProblem, engine_problem, evaluation_error, expression_limits
 from compiler.policy.context import VARIABLES
 
-_WHERE = re.compile(r"<input>:(\d+):(\d+): (.*?)(?:\n|$)")
 _UNDECLARED = re.compile(r"undeclared reference to '([A-Za-z_][\w.]*)'")
 
 
 @dataclass(frozen=True, slots=True)
 class CompileError:
-    """Why a rule does not compile; ``raw`` is the engine's text, which says where (``<input>:line:col: ...``)."""
+    """Why a rule does not compile, and where in the rule."""
 
     message: str
-    raw: str = ""
+    problem: CelProblem | None = None
+
+    @property
+    def raw(self) -> CelProblem:
+        return self.problem or CelProblem(self.message)
 
 
 @lru_cache(maxsize=1)
@@ -39,22 +45,22 @@ def _environment() -> Any:
 
 
 def compile_rule(expression: str) -> Any | CompileError:
-    """The compiled rule, or why it cannot be: a syntax error, an unknown variable, a result that is not a bool."""
+    """The compiled rule, or why it cannot be: too long or deep, a syntax error, an unknown variable, not a bool."""
+    limited = expression_limits(expression)
+    if limited is not None:
+        return CompileError(limited.message, limited)
     try:
         program = _environment().compile(expression)
     except RuntimeError as exc:
-        text = str(exc)
-        match = _WHERE.search(text)
-        if match is None:
-            return CompileError(text.strip().splitlines()[0] if text.strip() else "invalid CEL", text)
-        line, col, detail = int(match[1]), int(match[2]), match[3].strip()
+        problem = engine_problem(str(exc), expression)
+        line, col, detail = problem.line, problem.col, problem.message
         unknown = _UNDECLARED.search(detail)
         if unknown:  # cel-cpp points at the last dot of ``a.b.c``; the unknown name is ``a``, where it starts
             detail = f"undeclared reference to '{unknown[1].split('.')[0]}'"
             source = (expression.splitlines() or [""])[line - 1] if line <= len(expression.splitlines()) else ""
             while col > 1 and col - 2 < len(source) and (source[col - 2].isalnum() or source[col - 2] in "_."):
                 col -= 1
-        return CompileError(detail, f"<input>:{line}:{col}: {detail}")
+        return CompileError(detail, CelProblem(detail, line, col, problem.limit))
     returns = program.return_type()
     if returns != cel.Type.BOOL and returns != cel.Type.DYN:
         return CompileError(f"a rule must be true or false, but this one evaluates to {returns.name().lower()}")
@@ -67,8 +73,11 @@ def activation(variables: Mapping[str, Any]) -> Any:
 
 
 def evaluate(program: Any, bound: Any) -> bool | str:
-    """True or False, or the engine's error (a missing field, a type mismatch) as a message."""
-    value = program.eval(bound)
+    """True or False, or the engine's error (a missing field, a type mismatch, the budget exceeded) as a message."""
+    try:
+        value = program.eval(bound)
+    except RuntimeError as exc:  # cel-cpp raises, rather than returning an error value, past its iteration budget
+        return evaluation_error(exc)
     result = value.value()
     if result is True or result is False:
         return result

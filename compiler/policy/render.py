@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from compiler.render.escape import md, md_code, one_line
+
 Style = Callable[[str, str], str]
 PathShown = Callable[[str], str]
 Body = Mapping[str, Any]
@@ -39,6 +41,11 @@ def _where(finding: Mapping[str, Any], shown: PathShown) -> str:
     return f"{shown(finding['file'])}:{finding['line']}:{finding['col']}" if finding["line"] else shown(finding["file"])
 
 
+def _t(value: Any) -> str:
+    """A spec string in text output: on one line, so it cannot start a line of a CI log (``::error ...``)."""
+    return one_line(str(value))
+
+
 def _waivers(body: Body) -> dict[str, Mapping[str, Any]]:
     return {w["name"]: w for w in body.get("waivers", [])}
 
@@ -51,8 +58,9 @@ def waived_lines(body: Body, style: Style = _plain) -> list[str]:
         if finding["waived_by"] is None:
             continue
         waiver = waivers.get(finding["waived_by"])
-        until = f" until {waiver['expires']} ({waiver['owner']})" if waiver else ""
-        lines.append(style(f"  waived   {finding['policy']}  {finding['resource']}  by {finding['waived_by']}{until}", "dim"))
+        until = f" until {_t(waiver['expires'])} ({_t(waiver['owner'])})" if waiver else ""
+        lines.append(style(f"  waived   {_t(finding['policy'])}  {_t(finding['resource'])}  by {_t(finding['waived_by'])}{until}",
+                           "dim"))
     return lines
 
 
@@ -64,11 +72,12 @@ def render_policy_section(body: Body, style: Style = _plain, shown: PathShown = 
     for finding in body["findings"]:
         if finding["waived_by"] is None:
             severity = finding["severity"]
-            lines.append(f"  {style(f'{severity:<7}', severity)}  {finding['policy']}  {finding['resource']}  "
-                         f"{style(_where(finding, shown), 'path')}")
+            lines.append(f"  {style(f'{severity:<7}', severity)}  {_t(finding['policy'])}  {_t(finding['resource'])}  "
+                         f"{style(_t(_where(finding, shown)), 'path')}")
     lines += waived_lines(body, style)
     for waiver in body["expired_waivers"]:
-        lines.append(style(f"  expired  waiver {waiver['name']} ({waiver['policy']}) on {waiver['expires']}", "warning"))
+        lines.append(style(f"  expired  waiver {_t(waiver['name'])} ({_t(waiver['policy'])}) on {_t(waiver['expires'])}",
+                           "warning"))
     if counts["errors"]:
         lines.append(style("apply refuses while an error stands: fix it, or waive it with an owned, expiring Waiver "
                            "(llmops policy check shows each in full).", "dim"))
@@ -76,7 +85,8 @@ def render_policy_section(body: Body, style: Style = _plain, shown: PathShown = 
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A spec string in a table cell: one line, no tag, no code span, no cell boundary, no workflow command."""
+    return md(text)
 
 
 def render_policy_markdown(body: Body, shown: PathShown = _same, limit: int = 12_000) -> str:
@@ -88,19 +98,19 @@ def render_policy_markdown(body: Body, shown: PathShown = _same, limit: int = 12
     mark = "❌" if counts["errors"] else ("⚠️" if counts["warnings"] or counts["expired_waivers"] else "✅")
     out = ["#### Policy", "", f"{mark} **{summary_sentence(counts)}**", ""]
     waivers = _waivers(body)
-    rows = [f"| {f['severity']} | `{f['policy']}` | `{f['resource']}` | `{_where(f, shown)}` | {_cell(f['message'])} |"
-            for f in body["findings"] if f["waived_by"] is None]
+    rows = [f"| {f['severity']} | {md_code(f['policy'])} | {md_code(f['resource'])} | {md_code(_where(f, shown))} | "
+            f"{_cell(f['message'])} |" for f in body["findings"] if f["waived_by"] is None]
     for f in body["findings"]:
         if f["waived_by"] is None:
             continue
         waiver = waivers.get(f["waived_by"], {})
-        until = f", until {waiver['expires']}" if waiver else ""
-        rows.append(f"| waived | `{f['policy']}` | `{f['resource']}` | `{_where(f, shown)}` | "
-                    f"waiver `{f['waived_by']}`{until}: {_cell(str(waiver.get('reason', '')))} |")
+        until = f", until {md(str(waiver['expires']))}" if waiver else ""
+        rows.append(f"| waived | {md_code(f['policy'])} | {md_code(f['resource'])} | {md_code(_where(f, shown))} | "
+                    f"waiver {md_code(f['waived_by'])}{until}: {_cell(str(waiver.get('reason', '')))} |")
     for w in body["expired_waivers"]:
-        resources = ", ".join(f"`{r}`" for r in w["resources"])
-        rows.append(f"| expired waiver | `{w['policy']}` | {resources} | `{shown(w['file'])}` | "
-                    f"waiver `{w['name']}` expired on {w['expires']} |")
+        resources = ", ".join(md_code(str(r)) for r in w["resources"])
+        rows.append(f"| expired waiver | {md_code(w['policy'])} | {resources} | {md_code(shown(w['file']))} | "
+                    f"waiver {md_code(w['name'])} expired on {md(str(w['expires']))} |")
     if rows:
         out += ["| | policy | resource | where | finding |", "|---|---|---|---|---|"]
         budget = limit - len("\n".join(out).encode()) - 200

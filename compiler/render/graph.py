@@ -35,7 +35,8 @@ def render_mermaid(graph: Graph, classes: dict[str, str] | None = None) -> str:
     lines = ["flowchart LR"]
     for nid, node in graph.nodes.items():
         left, right = shapes.get(node.step, ("[", "]"))
-        lines.append(f'  {ids[nid]}{left}"{nid}"{right}')
+        label = nid.replace('"', "#quot;").replace("\n", " ")
+        lines.append(f'  {ids[nid]}{left}"{label}"{right}')
     for nid, node in graph.nodes.items():
         for dep in node.inputs:
             if dep in ids:

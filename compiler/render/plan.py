@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 
 from compiler.plan import Change, Plan
+from compiler.render.escape import md, md_code, one_line
 
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "no-op": " "}
 MARKDOWN_LIMIT = 60_000
@@ -23,12 +24,13 @@ def render_plan_text(plan: Plan, show_unchanged: bool = False,
                      style: Callable[[str, str], str] = lambda text, _: text) -> str:
     lines: list[str] = []
     shown = [c for c in plan.changes if show_unchanged or c.action != "no-op"]
-    width = max((len(c.node) for c in shown), default=0)
+    names = {c.node: one_line(c.node) for c in shown}  # a node a lock names is untrusted text: one line, always
+    width = max((len(name) for name in names.values()), default=0)
     for change in shown:
         symbol = SYMBOLS[change.action]
-        lines.append(style(f"  {symbol} {change.node:<{width}}  {change.action}", change.action))
+        lines.append(style(f"  {symbol} {names[change.node]:<{width}}  {change.action}", change.action))
         for reason in change.reasons if change.action != "create" else ():
-            lines.append(style(f"      {reason.detail}", "dim"))
+            lines.append(style(f"      {one_line(reason.detail)}", "dim"))
     if lines:
         lines.append("")
     lines.append(style(summary_sentence(plan), "bold"))
@@ -44,8 +46,9 @@ def render_plan_json(plan: Plan, extra: dict[str, object] | None = None) -> str:
 
 
 def _row(change: Change) -> str:
-    why = "; ".join(r.detail for r in change.reasons).replace("|", "\\|")
-    return f"| {SYMBOLS[change.action]} | `{change.node}` | {change.action} | {why} |"
+    """One table row; every spec or lock string in it escaped (no line break, tag, code span or cell escapes)."""
+    why = "; ".join(md(r.detail) for r in change.reasons)
+    return f"| {SYMBOLS[change.action]} | {md_code(change.node)} | {change.action} | {why} |"
 
 
 def render_plan_markdown(plan: Plan, mermaid: str | None = None, title: str = "llmops plan",

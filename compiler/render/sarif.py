@@ -17,6 +17,7 @@ from typing import Any
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.policy.report import Finding, PolicyReport
 from compiler.policy.rules import Rule
+from compiler.render.escape import MAX_MESSAGE, clip, md, md_code
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 VERSION = "2.1.0"
@@ -43,8 +44,10 @@ def _rule(rule: Rule) -> dict[str, Any]:
              "an owner and an expiry date.")
     text = "\n\n".join(part for part in (rule.summary or rule.message, rule.hint,
                                           f"Policy {rule.id} ({where}, code {rule.code}). {waive}") if part)
-    markdown = (f"**{rule.message}**\n\n{rule.summary}\n\n" + (f"Fix: {rule.hint}\n\n" if rule.hint else "")
-                + f"Policy `{rule.id}` ({where}, code `{rule.code}`). {waive}\n\nRule (CEL): `{rule.expression}`")
+    # a user Policy's message, hint and rule are spec strings: escaped, so they render as text, never as markup
+    markdown = (f"**{md(rule.message)}**\n\n{md(rule.summary or '')}\n\n" + (f"Fix: {md(rule.hint)}\n\n" if rule.hint else "")
+                + f"Policy {md_code(rule.id, in_table=False)} ({md(where)}, code `{rule.code}`). {waive}\n\n"
+                f"Rule (CEL): {md_code(rule.expression, MAX_MESSAGE, in_table=False)}")
     return {
         "id": rule.id,
         "name": "".join(part.capitalize() for part in rule.id.split("-")),
@@ -64,7 +67,7 @@ def _result(finding: Finding, index: int, report: PolicyReport, prefix: str) -> 
     result: dict[str, Any] = {
         "ruleId": finding.policy,
         "level": _LEVEL[finding.severity],
-        "message": {"text": finding.message + (f"\nhint: {finding.hint}" if finding.hint else "")},
+        "message": {"text": clip(finding.message, MAX_MESSAGE) + (f"\nhint: {clip(finding.hint, MAX_MESSAGE)}" if finding.hint else "")},
         "locations": [_location(finding.file, finding.line, finding.col, prefix)],
         "partialFingerprints": {"llmopsPolicyResource/v1": _fingerprint(finding)},
         "properties": {"resource": str(finding.resource), "code": finding.code},

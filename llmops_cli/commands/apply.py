@@ -103,6 +103,11 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
     root = compilation.project.root
     if not (root / ".dvc").is_dir():
         _fail(ctx, f"{root} is not initialized for apply", f"run: llmops init {os.path.relpath(root)}")
+    from llmops_cli.errors import RUN_EXTRA, require_run_extra
+
+    missing = require_run_extra("apply", ("ray", "dvc", "torch"))  # before a cluster starts for nothing
+    if missing:
+        _fail(ctx, missing, RUN_EXTRA)
     if freshness.done:
         click.echo(freshness.reason)
     store = Store(root)

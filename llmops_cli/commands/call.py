@@ -20,6 +20,15 @@ def command(ctx: click.Context, deployment: str, body: str, path: Path | None) -
     """POST BODY (JSON) to DEPLOYMENT (Deployment/name) and print the answer."""
     import urllib.error
 
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        click.echo(f"error: BODY is not JSON: {exc}", err=True)
+        ctx.exit(1)
+    except RecursionError:  # the parser recurses per [ or {
+        click.echo("error: BODY nests lists or objects too deeply to parse", err=True)
+        click.echo('  hint: a request is a row, e.g. {"text": "hello"}, or {"inputs": [...]}', err=True)
+        ctx.exit(1)
     from compiler.lockfile import read_lock
     from runners.steps.deploy import request
 
@@ -31,11 +40,6 @@ def command(ctx: click.Context, deployment: str, body: str, path: Path | None) -
     if not serve:
         click.echo(f"error: {name} is not deployed (not in {root / 'llmops.lock'})", err=True)
         click.echo("  hint: llmops apply first", err=True)
-        ctx.exit(1)
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        click.echo(f"error: BODY is not JSON: {exc}", err=True)
         ctx.exit(1)
     try:
         answer = request(serve["url"], payload)

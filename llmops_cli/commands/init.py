@@ -14,6 +14,13 @@ from llmops_cli.common import default_path
 @click.option("--remote", help="DVC remote for artifacts (a folder or URL); default: ~/.cache/llmops/dvc-remote.")
 def command(path: Path | None, remote: str | None) -> None:
     """Initialize DVC for the specs under PATH, with a default local remote when none is set."""
+    from llmops_cli.errors import RUN_EXTRA, require_run_extra
+
+    missing = require_run_extra("init")
+    if missing:
+        click.echo(f"error: {missing}", err=True)
+        click.echo(f"  hint: {RUN_EXTRA}", err=True)
+        raise click.exceptions.Exit(1)
     from runners.dvc_store import init_project
 
     root = (path or default_path()).resolve()

@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-from compiler.cel import engine
+from compiler.cel import compile_unchecked, evaluate_data
 from runners.data.table import Table, TransformReport
 from runners.step import NodeFailed
-
-# What the CEL extension raises on a row: an undefined variable or a failing function (RuntimeError),
-# no such overload (TypeError), 1/0 or overflow (ArithmeticError), an index or key not there (LookupError).
-_CEL_ERRORS = (RuntimeError, TypeError, ValueError, ArithmeticError, LookupError)
 
 
 def cel_filter(table: Table, expr: str) -> tuple[Table, TransformReport]:
     """Keep the rows for which ``expr``, with the row's columns as variables, is true.
 
-    The expression is compiled once; a result that is not a bool, or an error on a row
-    (a misspelt column, a type mismatch), fails the node naming that row.
+    The expression is checked against the length and nesting caps and compiled once (by cel-cpp,
+    the engine of policies); a result that is not a bool, or an error on a row (a misspelt column,
+    a type mismatch, the evaluation budget exceeded), fails the node naming that row.
     """
-    cel = engine()
     try:
-        program = cel.compile(expr)
+        program = compile_unchecked(expr)
     except ValueError as exc:
         raise NodeFailed(f"filter {expr!r} is not valid CEL: {exc}", "fix the expression; `llmops validate` checks it",
                          retryable=False) from None
     keep: list[int] = []
-    execute = program.execute
     for i, row in enumerate(table.rows):
-        try:
-            verdict = execute(row)
-        except _CEL_ERRORS as exc:
-            raise NodeFailed(f"{table.origins[i]}: filter {expr!r} failed on this row: {exc}",
+        verdict, error = evaluate_data(program, row)
+        if error is not None:
+            raise NodeFailed(f"{table.origins[i]}: filter {expr!r} failed on this row: {error}",
                              f"the row's variables are its columns: {', '.join(table.columns)}", retryable=False) from None
         if not isinstance(verdict, bool):
             raise NodeFailed(f"{table.origins[i]}: filter {expr!r} gave {type(verdict).__name__} {verdict!r}, not a bool",

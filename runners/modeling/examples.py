@@ -76,15 +76,21 @@ def build_examples(rows: list[dict[str, Any]], build: Callable[[Mapping[str, Any
 
 
 def _prompt_reader(prompt_spec: Any) -> Callable[[Mapping[str, Any]], str]:
-    from compiler.prompt_render import prompt_renderer
+    from compiler.prompt_render import TemplateLimitError, prompt_renderer
 
-    render = prompt_renderer(prompt_spec)
+    try:
+        render = prompt_renderer(prompt_spec)
+    except TemplateLimitError as exc:
+        raise NodeFailed(f"the prompt's template is refused: {exc}", "run `llmops validate`", retryable=False) from None
 
     def read(row: Mapping[str, Any]) -> str:
         try:
             return render(row)
         except KeyError as exc:
             raise NodeFailed(str(exc.args[0]), _columns_hint(row)) from None
+        except TemplateLimitError as exc:  # the sandbox's limits: output size, loop steps
+            raise NodeFailed(f"rendering the prompt failed: {exc}", "keep the template's loops and output small",
+                             retryable=False) from None
 
     return read
 
