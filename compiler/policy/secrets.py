@@ -12,22 +12,29 @@ first picks the strings some detector could flag (a superset: each detector's pa
 needs one of the marks below; a test holds every detector's sample to it), and
 detect-secrets, imported only then, judges those few. Comments are not scanned: the
 scan reads the parsed values, which is also what locates each secret at its field.
+
+A secret is never copied out of its spec, waived or not: ``redact_secrets`` replaces it in
+what llmops writes from a spec (the lock's node spec and so the fingerprint, plan reasons,
+prompt.json, a model's manifest) by ``<redacted sha256:...>`` of its value, so the
+fingerprint still changes when the secret does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from compiler.project import Project
-from compiler.resources import Resource
-from compiler.yaml_source import PathKey
-from llmops_spec import Ref
+if TYPE_CHECKING:  # redaction runs where no spec model is loaded (a cached plan's reasons)
+    from compiler.project import Project
+    from compiler.resources import Resource
+    from compiler.yaml_source import PathKey
+    from llmops_spec import Ref
 
 _SEPARATOR = b"\0"
 _STEMS = (b"key", b"pass", b"pw", b"secret", b"token", b"contrase", b"aws", b"auth")  # the keyword detectors' words
@@ -257,6 +264,62 @@ def _scan(resources: list[Resource]) -> dict[Ref, list[SecretHit]]:
         if hits:
             found[resource.ref] = hits
     return found
+
+
+REDACTED = "<redacted sha256:"
+
+
+def redaction(value: str) -> str:
+    """What stands for a secret outside its spec: its hash, never its value."""
+    return f"{REDACTED}{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}>"
+
+
+def _secret_paths(document: Any) -> set[PathKey]:
+    strings: list[tuple[PathKey, str, str]] = []
+    _strings(document, (), "", strings)
+    flagged = suspects([value for _, _, value in strings])
+    return {path for path, key, value in strings
+            if not value.startswith(REDACTED) and (value in flagged or suspect_key(key)) and _judge(key, value)}
+
+
+def _replaced(data: Any, paths: set[PathKey], path: PathKey = ()) -> Any:
+    if path in paths and isinstance(data, str):
+        return redaction(data)
+    if isinstance(data, dict):
+        return {key: _replaced(value, paths, (*path, key)) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_replaced(value, paths, (*path, i)) for i, value in enumerate(data)]
+    return data
+
+
+def redact_secrets(documents: list[Any]) -> list[Any]:
+    """Each JSON-like document with every string that holds a secret replaced by its ``redaction``.
+
+    The same detectors as the policy's, with the same pre-filter over all documents at once:
+    a document without a mark is returned as it is (the same object).
+    """
+    blobs: list[bytes] = []
+    kept: list[int] = []
+    chosen: set[int] = set()
+    for i, document in enumerate(documents):
+        try:
+            blobs.append(orjson.dumps(document))
+            kept.append(i)
+        except (orjson.JSONEncodeError, TypeError):  # an integer beyond 64 bits: judge the document the slow way
+            chosen.add(i)
+    starts = _starts(blobs)
+    chosen.update(kept[bisect_right(starts, at) - 1] for at in _marks(_SEPARATOR.join(blobs)))
+    out = list(documents)
+    for i in chosen:
+        paths = _secret_paths(documents[i])
+        if paths:
+            out[i] = _replaced(documents[i], paths)
+    return out
+
+
+def redact_value(key: str, value: Any) -> Any:
+    """One value written under ``key`` (a plan reason's old or new value) with its secrets redacted."""
+    return redact_secrets([{key: value}])[0][key]
 
 
 def find_secrets(project: Project) -> dict[Ref, list[SecretHit]]:
