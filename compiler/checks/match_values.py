@@ -26,7 +26,7 @@ from compiler.resources import Resource
 from compiler.yaml_source import PathKey
 
 _WORD = re.compile(r"\w+")
-_EAST_ASIAN = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO", "IDEOGRAPHIC")
+_EAST_ASIAN = ("CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "HANGUL", "BOPOMOFO", "IDEOGRAPHIC")
 _INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
 _YES = frozenset({"yes", "y", "on", "1", "t", "enabled"})
 _NO = frozenset({"no", "n", "off", "0", "f", "disabled", ""})
