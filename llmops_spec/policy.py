@@ -32,7 +32,8 @@ def _owner(value: str) -> str:
 
 
 Owner = Annotated[str, AfterValidator(_owner), Field(
-    description="Who answers for the exception: an email address (lead@example.com) or a handle (@org/team).")]
+    description="Who answers for the exception: an email address (lead@example.com) or a handle (@org/team).",
+    json_schema_extra={"pattern": f"^({_EMAIL.pattern}|{_HANDLE.pattern})$"})]
 
 
 class Match(Strict):

@@ -68,7 +68,7 @@ def _text_problems(resource: Resource, path: PathKey, value: str) -> Iterator[Di
     hidden = invisible(value)
     if hidden is not None:
         yield resource.error(path, "E251", f"{where} {value!r} holds an invisible character ({hidden})",
-                             "retype the value: policies compare it as written, and no one can see that character")
+                             "retype the value without it: no reviewer can see it, and it makes the value match no policy")
         return
     mixed = mixed_scripts(value)
     if mixed is not None:
