@@ -149,13 +149,9 @@ def _redacted(diffs: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any]]:
     holds them as written, and plan output goes to CI logs and PR comments."""
     if not diffs:
         return diffs
-    from compiler.policy.secrets import redact_value
+    from compiler.policy.secrets import redact_changes
 
-    out = []
-    for path, old, new in diffs:
-        key = path.rsplit(".", 1)[-1].split("[", 1)[0]
-        out.append((path, redact_value(key, old), redact_value(key, new)))
-    return out
+    return redact_changes(diffs)
 
 
 def _short(value: Any) -> str:

@@ -333,3 +333,13 @@ def test_the_prompt_artifact_holds_no_secret(project, tmp_path):
                            spec=spec, out=out))
     written = (out / "prompt.json").read_text()
     assert SECRET not in written and redaction(spec.template) in written
+
+
+def test_the_audit_shows_a_changed_secret_redacted():
+    from compiler.audit.semantic_diff import field_changes
+
+    old = {"metadata": {"name": "prod"}, "spec": {"env_vars": {"HF_TOKEN": SECRET}, "route": "/a"}}
+    new = {"metadata": {"name": "prod"}, "spec": {"env_vars": {"HF_TOKEN": OTHER_SECRET}, "route": "/b"}}
+    changes = [c.to_dict() for c in field_changes(old, new)]
+    assert changes == [{"path": "spec.env_vars.HF_TOKEN", "old": redaction(SECRET), "new": redaction(OTHER_SECRET)},
+                       {"path": "spec.route", "old": "/a", "new": "/b"}]

@@ -322,6 +322,14 @@ def redact_value(key: str, value: Any) -> Any:
     return redact_secrets([{key: value}])[0][key]
 
 
+def redact_changes(changes: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any]]:
+    """(dotted path, old, new) triples, as diffs name fields, with the secrets of old and new redacted (one scan)."""
+    keys = [path.rsplit(".", 1)[-1].split("[", 1)[0] for path, _, _ in changes]
+    documents = [{key: value} for key, (_, old, new) in zip(keys, changes) for value in (old, new)]
+    done = redact_secrets(documents)
+    return [(path, done[2 * i][key], done[2 * i + 1][key]) for i, (key, (path, _, _)) in enumerate(zip(keys, changes))]
+
+
 def find_secrets(project: Project) -> dict[Ref, list[SecretHit]]:
     """Every secret in the values of each resource's document, by resource.
 
