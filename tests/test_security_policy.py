@@ -22,6 +22,7 @@ from compiler.fingerprint import fingerprint_graph
 from compiler.lockfile import LockEntry
 from compiler.plan import explain
 from compiler.policy.secrets import redaction
+from tests.test_apply import prompts_repo  # noqa: F401  (fixture)
 from tests.test_cli import run
 from tests.test_policy_pack import OWNER, TODAY, clean_files, edit
 
@@ -343,3 +344,30 @@ def test_the_audit_shows_a_changed_secret_redacted():
     changes = [c.to_dict() for c in field_changes(old, new)]
     assert changes == [{"path": "spec.env_vars.HF_TOKEN", "old": redaction(SECRET), "new": redaction(OTHER_SECRET)},
                        {"path": "spec.route", "old": "/a", "new": "/b"}]
+
+
+@pytest.mark.slow
+def test_an_applied_waived_secret_reaches_no_lock_log_artifact_or_remote(prompts_repo, ray_cluster, tmp_path):
+    """The attack end to end: apply a Prompt whose template holds a waived token; only its spec file holds it."""
+    from tests.conftest import write_project
+    from tests.test_apply import apply, lock_of
+
+    specs = prompts_repo / "specs"
+    write_project(specs, {
+        "p0.yaml": f"""
+            apiVersion: llmops/v1
+            kind: Prompt
+            metadata: {{name: p0}}
+            spec:
+              template: "Hello {{{{ who }}}}, the key is {SECRET}"
+              variables:
+                who: {{value: world}}
+            """,
+        "waiver.yaml": waiver("known-token", "no-secrets-in-specs", "Prompt/p0")})
+    done = apply(prompts_repo, ray_cluster, "specs", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert SECRET not in done.stdout + done.stderr
+    assert lock_of(prompts_repo)["Prompt/p0:prompt"]["spec"]["template"].startswith("<redacted sha256:")
+    holding = [path for folder in (prompts_repo, tmp_path / "remote") for path in folder.rglob("*")
+               if path.is_file() and ".git" not in path.relative_to(folder).parts and SECRET.encode() in path.read_bytes()]
+    assert holding == [specs / "p0.yaml"]
