@@ -6,7 +6,7 @@ evaluation), the fingerprints of its inputs, the content hashes of the data it
 reads, and the version of the step's code. Normalization is pydantic's dump with
 defaults filled in, as canonical JSON: comments, formatting, key order and
 spelling a default out change nothing. A secret in a spec is replaced by its hash
-(``compiler.policy.secrets.redaction``) before anything is hashed or kept: the lock
+(``compiler.policy.redaction``) before anything is hashed or kept: the lock
 records the node's spec, and a secret is never copied out of its spec, while a changed
 secret still changes the fingerprint.
 """
@@ -70,7 +70,7 @@ def normalized_spec(spec: Any) -> dict[str, Any]:
 
 def normalized_specs(specs: list[Any]) -> list[dict[str, Any]]:
     """``normalized_spec`` of each, every secret replaced by its redaction (one scan for all of them)."""
-    from compiler.policy.secrets import redact_secrets
+    from compiler.policy.redaction import redact_secrets
 
     return redact_secrets([normalized_spec(spec) for spec in specs])
 

@@ -149,7 +149,7 @@ def _redacted(diffs: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any]]:
     holds them as written, and plan output goes to CI logs and PR comments."""
     if not diffs:
         return diffs
-    from compiler.policy.secrets import redact_changes
+    from compiler.policy.redaction import redact_changes
 
     return redact_changes(diffs)
 

@@ -21,7 +21,8 @@ from compiler.cache_dir import cache_dir
 from compiler.fingerprint import fingerprint_graph
 from compiler.lockfile import LockEntry
 from compiler.plan import explain
-from compiler.policy.secrets import redaction
+from compiler.policy.redaction import redaction
+from llmops_spec import Ref
 from tests.test_apply import prompts_repo  # noqa: F401  (fixture)
 from tests.test_cli import run
 from tests.test_policy_pack import OWNER, TODAY, clean_files, edit
@@ -332,8 +333,26 @@ def test_the_prompt_artifact_holds_no_secret(project, tmp_path):
     out.mkdir()
     run_prompt(StepContext(root=root, node="Prompt/classify:prompt", step="prompt", resource="Prompt/classify",
                            spec=spec, out=out))
-    written = (out / "prompt.json").read_text()
-    assert SECRET not in written and redaction(spec.template) in written
+    written = json.loads((out / "prompt.json").read_text())
+    # the secret alone is cut out: the template still renders, as serving will render it
+    assert written["template"] == f"Key {redaction(SECRET)}. Classify: {{{{ text }}}}\n"
+
+
+def test_a_step_reads_another_resources_spec_redacted(project, tmp_path):
+    """What finetune and evaluate render (and write into predictions and manifests) is the prompt as served."""
+    from compiler.lockfile import Lock
+    from runners.dvc_store import Store
+    from runners.node_context import node_context
+
+    prompt = clean_files()["prompt.yaml"].replace("Classify: {{ text }}", f"Key {SECRET}. Classify: {{{{ text }}}}")
+    root = project(clean_files(prompt_yaml=prompt, waiver_yaml=waiver("k", "no-secrets-in-specs", "Prompt/classify")))
+    compilation = compile_project(root, use_cache=False)
+    prints = fingerprint_graph(compilation.project, compilation.graph)
+    node = compilation.graph.nodes["Model/clf:finetune"]
+    ctx = node_context(compilation.project, Store(root), node, tmp_path, prints, Lock(), 1)
+    assert ctx.specs["Prompt/classify"].template == f"Key {redaction(SECRET)}. Classify: {{{{ text }}}}\n"
+    # a spec without a secret is handed over as it is
+    assert ctx.specs["Dataset/tickets@train"] is compilation.project.resources[Ref("Dataset", "tickets")].spec
 
 
 def test_the_audit_shows_a_changed_secret_redacted():
@@ -367,7 +386,7 @@ def test_an_applied_waived_secret_reaches_no_lock_log_artifact_or_remote(prompts
     done = apply(prompts_repo, ray_cluster, "specs", "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
     assert SECRET not in done.stdout + done.stderr
-    assert lock_of(prompts_repo)["Prompt/p0:prompt"]["spec"]["template"].startswith("<redacted sha256:")
+    assert lock_of(prompts_repo)["Prompt/p0:prompt"]["spec"]["template"] == f"Hello {{{{ who }}}}, the key is {redaction(SECRET)}"
     holding = [path for folder in (prompts_repo, tmp_path / "remote") for path in folder.rglob("*")
                if path.is_file() and ".git" not in path.relative_to(folder).parts and SECRET.encode() in path.read_bytes()]
     assert holding == [specs / "p0.yaml"]

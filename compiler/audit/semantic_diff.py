@@ -69,7 +69,7 @@ def field_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange
     changes = [change for part in ("metadata", "spec") for change in leaf_changes(old.get(part), new.get(part), part)]
     if not changes:
         return ()
-    from compiler.policy.secrets import redact_changes
+    from compiler.policy.redaction import redact_changes
 
     return tuple(FieldChange(*change) for change in redact_changes([tuple(c) for c in changes]))
 

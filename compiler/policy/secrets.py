@@ -13,15 +13,12 @@ needs one of the marks below; a test holds every detector's sample to it), and
 detect-secrets, imported only then, judges those few. Comments are not scanned: the
 scan reads the parsed values, which is also what locates each secret at its field.
 
-A secret is never copied out of its spec, waived or not: ``redact_secrets`` replaces it in
-what llmops writes from a spec (the lock's node spec and so the fingerprint, plan reasons,
-prompt.json, a model's manifest) by ``<redacted sha256:...>`` of its value, so the
-fingerprint still changes when the secret does.
+A secret is never copied out of its spec, waived or not: ``compiler.policy.redaction``
+replaces it, with these detectors, wherever llmops writes what a spec says.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -30,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-if TYPE_CHECKING:  # redaction runs where no spec model is loaded (a cached plan's reasons)
+if TYPE_CHECKING:  # redaction (redaction.py) runs where no spec model is loaded: a cached plan's reasons
     from compiler.project import Project
     from compiler.resources import Resource
     from compiler.yaml_source import PathKey
@@ -220,14 +217,19 @@ def _false_positive(secret: str, line: str, detector: Any) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def detect(line: str) -> tuple[str, ...]:
-    """The types of secret detect-secrets finds in one YAML line, e.g. ``("AWS Access Key",)``."""
-    found: list[str] = []
+def detections(line: str) -> tuple[tuple[str, str | None], ...]:
+    """(type, the secret as detect-secrets cut it, or None) of every secret in one YAML line."""
+    found: list[tuple[str, str | None]] = []
     for detector in _detectors():
         for hit in detector.analyze_line(filename="spec.yaml", line=line, line_number=1):
-            if not _false_positive(hit.secret_value or "", line, detector) and hit.type not in found:
-                found.append(hit.type)
+            if not _false_positive(hit.secret_value or "", line, detector) and (hit.type, hit.secret_value) not in found:
+                found.append((hit.type, hit.secret_value))
     return tuple(found)
+
+
+def detect(line: str) -> tuple[str, ...]:
+    """The types of secret detect-secrets finds in one YAML line, e.g. ``("AWS Access Key",)``."""
+    return tuple(dict.fromkeys(kind for kind, _ in detections(line)))
 
 
 def _judge(key: str, value: str) -> list[tuple[int, str]]:
@@ -264,70 +266,6 @@ def _scan(resources: list[Resource]) -> dict[Ref, list[SecretHit]]:
         if hits:
             found[resource.ref] = hits
     return found
-
-
-REDACTED = "<redacted sha256:"
-
-
-def redaction(value: str) -> str:
-    """What stands for a secret outside its spec: its hash, never its value."""
-    return f"{REDACTED}{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}>"
-
-
-def _secret_paths(document: Any) -> set[PathKey]:
-    strings: list[tuple[PathKey, str, str]] = []
-    _strings(document, (), "", strings)
-    flagged = suspects([value for _, _, value in strings])
-    return {path for path, key, value in strings
-            if not value.startswith(REDACTED) and (value in flagged or suspect_key(key)) and _judge(key, value)}
-
-
-def _replaced(data: Any, paths: set[PathKey], path: PathKey = ()) -> Any:
-    if path in paths and isinstance(data, str):
-        return redaction(data)
-    if isinstance(data, dict):
-        return {key: _replaced(value, paths, (*path, key)) for key, value in data.items()}
-    if isinstance(data, list):
-        return [_replaced(value, paths, (*path, i)) for i, value in enumerate(data)]
-    return data
-
-
-def redact_secrets(documents: list[Any]) -> list[Any]:
-    """Each JSON-like document with every string that holds a secret replaced by its ``redaction``.
-
-    The same detectors as the policy's, with the same pre-filter over all documents at once:
-    a document without a mark is returned as it is (the same object).
-    """
-    blobs: list[bytes] = []
-    kept: list[int] = []
-    chosen: set[int] = set()
-    for i, document in enumerate(documents):
-        try:
-            blobs.append(orjson.dumps(document))
-            kept.append(i)
-        except (orjson.JSONEncodeError, TypeError):  # an integer beyond 64 bits: judge the document the slow way
-            chosen.add(i)
-    starts = _starts(blobs)
-    chosen.update(kept[bisect_right(starts, at) - 1] for at in _marks(_SEPARATOR.join(blobs)))
-    out = list(documents)
-    for i in chosen:
-        paths = _secret_paths(documents[i])
-        if paths:
-            out[i] = _replaced(documents[i], paths)
-    return out
-
-
-def redact_value(key: str, value: Any) -> Any:
-    """One value written under ``key`` (a plan reason's old or new value) with its secrets redacted."""
-    return redact_secrets([{key: value}])[0][key]
-
-
-def redact_changes(changes: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any]]:
-    """(dotted path, old, new) triples, as diffs name fields, with the secrets of old and new redacted (one scan)."""
-    keys = [path.rsplit(".", 1)[-1].split("[", 1)[0] for path, _, _ in changes]
-    documents = [{key: value} for key, (_, old, new) in zip(keys, changes) for value in (old, new)]
-    done = redact_secrets(documents)
-    return [(path, done[2 * i][key], done[2 * i + 1][key]) for i, (key, (path, _, _)) in enumerate(zip(keys, changes))]
 
 
 def find_secrets(project: Project) -> dict[Ref, list[SecretHit]]:

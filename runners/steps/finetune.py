@@ -144,7 +144,7 @@ def _manifest(ctx: StepContext, base: Any, **facts: Any) -> Any:
     from runners.modeling.artifacts import ModelManifest, library_versions
     from runners.modeling.post import post_steps_as_written, quantization
 
-    from compiler.policy.secrets import redact_value  # the manifest goes to the remote: no secret's value in it
+    from compiler.policy.redaction import redact_value  # the manifest goes to the remote: no secret's value in it
 
     spec = ctx.spec
     finetune = spec.finetune

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from compiler.checks.prompts import sandbox
-from compiler.policy.secrets import redact_value
+from compiler.policy.redaction import redact_value
 from runners.step import NodeFailed, StepContext, StepResult
 
 
