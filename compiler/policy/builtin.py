@@ -1,8 +1,9 @@
 """The built-in pack: the rules every project gets, each a CEL rule with a stable name and code.
 
 Each is replaced by a user Policy of the same name (see rules.py), and waived like any
-other; a replacement is itself a finding of ``builtin-replaced`` (replaced.py). The rules read only the documented context variables (docs/policy.md), so a
-team can copy one into a Policy and adapt it.
+other; a replacement is itself a finding of ``builtin-replaced`` (replaced.py). The rules
+read only the documented context variables (docs/policy.md), so a team can copy one into
+a Policy and adapt it.
 """
 
 from __future__ import annotations

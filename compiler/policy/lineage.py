@@ -94,7 +94,8 @@ class Lineage:
         self.inputs: dict[Ref, tuple[Ref, ...]] = {ref: _inputs(valid, ref, r.spec) for ref, r in valid.items()}
         self.labels: dict[Ref, Mapping[str, str]] = {}
         for ref in _postorder(self.inputs):
-            self.labels[ref] = _inherit(normalize_labels(valid[ref].labels), [self.labels[p] for p in self.inputs[ref] if p in self.labels])
+            parents = [self.labels[p] for p in self.inputs[ref] if p in self.labels]
+            self.labels[ref] = _inherit(normalize_labels(valid[ref].labels), parents)
         self._upstream: dict[Ref, frozenset[Ref]] = {}
         self._downstream: dict[Ref, set[Ref]] | None = None
         self._training: dict[Ref, tuple[Ref, ...]] = {}
