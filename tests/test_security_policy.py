@@ -136,6 +136,26 @@ def test_a_committed_cache_is_never_read(project, capsys):
     assert not any(cache_dir(root).glob("*.marshal.*"))
 
 
+def test_a_committed_data_hash_cache_is_never_read(project):
+    """``hashes.json`` maps a data file's stat signature to its md5: a forged one would hide a change of the data."""
+    root = project(clean_files())
+    data = (root / "data" / "t.jsonl").resolve()
+    st = data.stat()
+    forged = json.dumps({str(data): [st.st_size, st.st_mtime_ns, st.st_ino, "0" * 32]})
+
+    def md5_seen() -> str | None:
+        compilation = compile_project(root, use_cache=False)
+        return fingerprint_graph(compilation.project, compilation.graph)["Dataset/tickets:prepare"].data["data/t.jsonl"]
+
+    real = hashlib.md5(data.read_bytes()).hexdigest()
+    (cache_dir(root) / "hashes.json").write_text(forged)  # control: llmops' own cache is believed
+    assert md5_seen() == "0" * 32
+    (cache_dir(root) / "hashes.json").unlink()
+    (root / ".llmops" / "cache").mkdir(parents=True)
+    (root / ".llmops" / "cache" / "hashes.json").write_text(forged)  # the attack: committed in the checkout
+    assert md5_seen() == real
+
+
 def test_the_cache_folder_is_private_and_outside_the_project(tmp_path, monkeypatch):
     import os
     import stat
