@@ -8,7 +8,7 @@ edits, file renames and a merge every 100 commits along the way. Then times, as
 subprocesses (interpreter start-up included, as a user sees it), the median of --repeat:
 
 * ``git log --name-status`` over the whole history (the comparison);
-* ``llmops audit log specs --no-policy``, cold (no ``.llmops/cache``) and warm;
+* ``llmops audit log specs --no-policy``, cold (no cache folder) and warm;
 * with --policy, ``llmops audit log specs`` (policy verdicts at every commit), cold and warm.
 
 and prints each time and its ratio to git log. The target (issue 5) is within 5x; it
@@ -196,10 +196,11 @@ def main() -> None:
     precompile()
     work = Path(tempfile.mkdtemp(prefix="audit-bench-"))
     repo = make_repo(work / "repo", args.commits)
-    cache = repo / "specs" / ".llmops"
+    sys.path.insert(0, str(REPO))
+    from compiler.cache_dir import cache_dir
 
     def cold() -> None:
-        shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(cache_dir(repo / "specs"), ignore_errors=True)
 
     git_s, _, git_out = timed(["git", "log", "--name-status"], repo, args.repeat)
     commits = git_out.count("\ncommit ") + 1

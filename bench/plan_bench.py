@@ -7,8 +7,8 @@ The benchmark reports numbers; it asserts nothing. For every N in --sizes it
    (Dataset -> Model -> EvalGate -> Deployment, about N/4 chains, with shared
    Prompts and the example's Policies), one resource per file, plus a small
    jsonl data file per dataset, and checks ``llmops validate`` exits 0 on it;
-2. times ``llmops plan DIR`` as a subprocess: cold (after deleting DIR/.llmops,
-   the compiler's caches) and warm (caches in place), and warm again against an
+2. times ``llmops plan DIR`` as a subprocess: cold (after deleting the project's
+   cache folder, compiler/cache_dir.py) and warm (caches in place), and warm again against an
    ``llmops.lock`` in which every node is applied (the steady state in CI);
 3. generates the equivalent dvc project (git init + dvc init, one dvc.yaml with
    N stages in the same chains, params and data files, outputs present, an
@@ -500,7 +500,11 @@ def timed(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = 
 
 
 def clear_llmops_cache(root: Path) -> None:
-    shutil.rmtree(root / ".llmops", ignore_errors=True)
+    """Delete the project's cache folder (outside the checkout: compiler/cache_dir.py), for a cold run."""
+    sys.path.insert(0, str(REPO))
+    from compiler.cache_dir import cache_dir
+
+    shutil.rmtree(cache_dir(root), ignore_errors=True)
 
 
 @dataclass
@@ -964,7 +968,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"llmops plan benchmark: `{results['command']}` vs `{results['dvc']} status` ({results['dvc_version']}); "
           f"python {results['python']}; {results['machine']}")
     print(f"N = chain resources (Dataset, Model, EvalGate, Deployment); medians of {args.repeat} runs; "
-          "cold = no .llmops/ caches; floor = fresh python reading + sha256 of the same spec files\n")
+          "cold = no cache folder; floor = fresh python reading + sha256 of the same spec files\n")
     print("\n".join(report(results)))
     for row in results["sizes"]:
         for kind, text in (row.get("profile") or {}).items():

@@ -1,7 +1,7 @@
 """Content hashes of data files: the md5 DVC recorded, or the file's own md5.
 
 Hashing large data on every plan would be slow, so computed md5s are cached by
-(path, size, mtime, inode) in ``.llmops/cache/hashes.json``, as DVC does.
+(path, size, mtime, inode) in ``hashes.json`` of the project's cache folder, as DVC does.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from compiler.cache_dir import cache_dir
 from compiler.yaml_source import decode, parse_documents
 
 
@@ -41,7 +42,7 @@ class HashCache:
     """md5 of files by stat signature, loaded once and saved when it grew."""
 
     def __init__(self, root: Path) -> None:
-        self.path = root / ".llmops" / "cache" / "hashes.json"
+        self.path = cache_dir(root) / "hashes.json"
         try:
             self.entries: dict[str, list] = json.loads(self.path.read_text())
         except (OSError, ValueError):

@@ -58,6 +58,10 @@ CODES: dict[str, str] = {
     "E230": "gate evaluates another model",
     "E231": "CEL syntax error",
     "E232": "CEL expression too long or too deep",
+    "E250": "value mixes scripts",
+    "E251": "invisible character in a matched value",
+    "E252": "boolean label not \"true\" or \"false\"",
+    "E253": "label keys differ only in case",
     # plan and lock (E3xx)
     "E300": "lock file unreadable",
     "E301": "lock file from a newer llmops",
@@ -69,6 +73,7 @@ CODES: dict[str, str] = {
     "P005": "secret in a spec",
     "P006": "model-graded metric without a pinned grader",
     "P007": "resource without an owner",
+    "P008": "a Policy replaces a built-in rule",
     "P100": "policy violated",
     "P101": "policy rule does not compile",
     "P102": "policy rule failed on a resource",

@@ -5,7 +5,10 @@ change its result (a threshold change re-judges a gate without re-running the
 evaluation), the fingerprints of its inputs, the content hashes of the data it
 reads, and the version of the step's code. Normalization is pydantic's dump with
 defaults filled in, as canonical JSON: comments, formatting, key order and
-spelling a default out change nothing.
+spelling a default out change nothing. A secret in a spec is replaced by its hash
+(``compiler.policy.redaction``) before anything is hashed or kept: the lock
+records the node's spec, and a secret is never copied out of its spec, while a changed
+secret still changes the fingerprint.
 """
 
 from __future__ import annotations
@@ -61,8 +64,15 @@ def canonical(value: Any) -> bytes:
 
 
 def normalized_spec(spec: Any) -> dict[str, Any]:
-    """The spec as validated, defaults filled in, in JSON types."""
+    """The spec as validated, defaults filled in, in JSON types (secrets as written: see ``normalized_specs``)."""
     return spec.model_dump(mode="json", by_alias=True)
+
+
+def normalized_specs(specs: list[Any]) -> list[dict[str, Any]]:
+    """``normalized_spec`` of each, every secret replaced by its redaction (one scan for all of them)."""
+    from compiler.policy.redaction import redact_secrets
+
+    return redact_secrets([normalized_spec(spec) for spec in specs])
 
 
 def spec_view(node: Node, dumped: dict[str, Any]) -> dict[str, Any]:
@@ -101,12 +111,10 @@ def fingerprint_graph(project: Project, graph: Graph, hashes: HashCache | None =
 
     cache = hashes or HashCache(project.root)
     prints: dict[str, Fingerprint] = {}
-    dumps: dict[Any, dict[str, Any]] = {}  # a gate's two nodes share one dump
+    refs = list(dict.fromkeys(node.resource for node in graph.nodes.values()))  # a gate's two nodes share one dump
+    dumps = dict(zip(refs, normalized_specs([project.resources[ref].spec for ref in refs])))
     for node in graph.nodes.values():
-        resource = project.resources[node.resource]
-        dumped = dumps.get(node.resource)
-        if dumped is None:
-            dumped = dumps[node.resource] = normalized_spec(resource.spec)
+        dumped = dumps[node.resource]
         data: dict[str, str | None] = {}
         source = data_source(project, node)
         if source is not None:

@@ -2,7 +2,7 @@
 
 Only plain data is cached (marshal: fast and safe for dict/list/str/number); positions
 are recomputed by re-parsing a file on the rare run that reports a diagnostic in it.
-The cache lives in ``.llmops/cache/`` of the project and is never committed.
+The cache lives in the project's private cache folder (``compiler.cache_dir``), never in the checkout.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from compiler.cache_dir import cache_dir
+
 CACHE_VERSION = 1
 _MAGIC = f"llmops-parse-{CACHE_VERSION}-{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 def cache_path(root: Path) -> Path:
-    return root / ".llmops" / "cache" / "parsed.marshal"
+    return cache_dir(root) / "parsed.marshal"
 
 
 def load_cache(root: Path) -> dict[str, list[tuple[int, int, Any]]]:
@@ -55,14 +57,11 @@ def write_signed(path: Path, signature: str, payload: Any) -> bool:
 
 
 def write_cache_file(target: Path, data: bytes) -> None:
-    """Write one file of ``.llmops/cache/`` atomically (readers see the old or the new); failing to is not an error."""
+    """Write one file of a cache folder atomically (readers see the old or the new); failing to is not an error."""
     import tempfile  # here, not above: a cached plan reads caches and never pays for tempfile's imports
 
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        gitignore = target.parent.parent / ".gitignore"
-        if not gitignore.exists():
-            gitignore.write_text("*\n")
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-")
         try:
             with os.fdopen(fd, "wb") as handle:

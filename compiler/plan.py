@@ -122,7 +122,7 @@ def explain(fp: Fingerprint, entry: LockEntry, upstream_actions: dict[str, str])
     reasons: list[Reason] = []
     if entry.code != fp.code:
         reasons.append(Reason("code", f"step code changed ({entry.code or 'unknown'} -> {fp.code})", "code", entry.code, fp.code))
-    for path, old, new in _leaf_diff(entry.spec, fp.spec):
+    for path, old, new in _redacted(_leaf_diff(entry.spec, fp.spec)):
         reasons.append(Reason("spec", f"{path}: {_short(old)} -> {_short(new)}", path, old, new))
     for source in sorted(entry.data.keys() | fp.data.keys()):
         old, new = entry.data.get(source), fp.data.get(source)
@@ -142,6 +142,16 @@ def explain(fp: Fingerprint, entry: LockEntry, upstream_actions: dict[str, str])
     if not reasons:
         reasons.append(Reason("spec", "fingerprint changed (node identity)"))
     return tuple(reasons)
+
+
+def _redacted(diffs: list[tuple[str, Any, Any]]) -> list[tuple[str, Any, Any]]:
+    """Spec differences with every secret replaced by its hash: a lock written before secrets were redacted
+    holds them as written, and plan output goes to CI logs and PR comments."""
+    if not diffs:
+        return diffs
+    from compiler.policy.redaction import redact_changes
+
+    return redact_changes(diffs)
 
 
 def _short(value: Any) -> str:

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from compiler.cache_dir import cache_dir
 from compiler.compile import Compilation, Drift, plan_against_lock
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.discover import find_spec_paths, project_root
@@ -152,7 +153,7 @@ def load_inputs(path: Path) -> PlanInputs | None:
 
 
 def cache_path(root: Path) -> Path:
-    return root / ".llmops" / "cache" / "plan.marshal"
+    return cache_dir(root) / "plan.marshal"
 
 
 def cache_key(path: Path, root: Path, digest: str, data: tuple) -> str:

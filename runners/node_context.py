@@ -60,7 +60,7 @@ def node_context(project: Project, store: Store, node: Node, out: Path, prints: 
             inputs[str(ref)] = location
         target = project.get(ref)
         if target is not None:
-            specs[str(ref)] = target.spec
+            specs[str(ref)] = _redacted(target.spec)
     extra: dict[str, Any] = {"num_cpus": num_cpus}
     if node.step == "gate":
         inputs["evaluate"] = store.artifact_dir(str(node.resource), "evaluate")
@@ -75,6 +75,21 @@ def node_context(project: Project, store: Store, node: Node, out: Path, prints: 
         extra["serving_inputs"] = {dep: prints[dep].value for dep in node.inputs if not dep.startswith("EvalGate/")}
     return StepContext(root=project.root, node=node.id, step=node.step, resource=str(node.resource), spec=spec,
                        out=out, inputs=inputs, specs=specs, fingerprint=prints[node.id].value, extra=extra)
+
+
+def _redacted(spec: Any) -> Any:
+    """Another resource's spec as a step reads it: its secrets redacted, as in the prompt.json that serving reads,
+    so a prompt trains, evaluates and serves one text and no artifact (predictions, manifests) holds a secret."""
+    from compiler.policy.redaction import redact_value
+
+    dumped = spec.model_dump(mode="json", by_alias=True)
+    redacted = redact_value("spec", dumped)
+    if redacted is dumped:
+        return spec
+    try:
+        return type(spec).model_validate(redacted, strict=False)
+    except ValueError:  # a field whose form a redaction breaks (none does today): the spec as validated
+        return spec
 
 
 def _evaluation(store: Store, gate: Ref) -> dict[str, Any]:

@@ -35,6 +35,9 @@ def state_guard(root: Path, timeout: float = 0) -> Iterator[None]:
 
     guard, holder_file = _guard_paths(root)
     guard.parent.mkdir(parents=True, exist_ok=True)
+    ignore = guard.parent / ".gitignore"  # llmops' own folder: never committed (the caches live outside the checkout)
+    if not ignore.exists():
+        ignore.write_text("*\n")
     lock = FileLock(str(guard))
     try:
         lock.acquire(timeout=timeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -22,6 +23,19 @@ def write_project(root: Path, files: dict[str, str | bytes]) -> Path:
         else:
             target.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory) -> Path:
+    """The compiler's caches for the whole session (subprocesses included) in a temp folder, not in ~/.cache."""
+    folder = tmp_path_factory.mktemp("llmops-cache")
+    before = os.environ.get("LLMOPS_CACHE_DIR")
+    os.environ["LLMOPS_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("LLMOPS_CACHE_DIR", None)
+    else:
+        os.environ["LLMOPS_CACHE_DIR"] = before
 
 
 @pytest.fixture

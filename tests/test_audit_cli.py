@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from compiler.audit.applylog import APPLY_LOG_NAME
+from compiler.cache_dir import cache_dir
 from tests.conftest import run_llmops
 from tests.test_cli import run
 from tests.projects import BASE
@@ -99,7 +100,7 @@ def test_a_repository_with_no_commit_has_an_empty_history(capsys, tmp_path):
 def test_a_warm_log_prints_what_the_cold_one_did(capsys, applied):
     h, _ = applied
     cold = [run(capsys, "audit", "log", str(h.specs), *extra)[1] for extra in (["--no-policy"], ["--no-policy", "--kind", "Model"])]
-    assert (h.specs / ".llmops" / "cache" / "audit-commits-specs.marshal").exists()
+    assert (cache_dir(h.specs) / "audit-commits-specs.marshal").exists()
     warm = [run(capsys, "audit", "log", str(h.specs), *extra)[1] for extra in (["--no-policy"], ["--no-policy", "--kind", "Model"])]
     assert warm == cold and "epochs: 1.0 -> 3.0" in warm[1]
 

@@ -15,6 +15,7 @@ from compiler.audit.git import open_repo
 from compiler.audit.history import spec_history
 from compiler.audit.log import audit_log
 from compiler.audit.snapshot import BlobCache, is_spec_path
+from compiler.cache_dir import cache_dir
 from tests.projects import BASE
 
 
@@ -149,7 +150,7 @@ def test_the_blob_cache_makes_a_second_walk_parse_nothing(tmp_path):
     h, _ = base_history(tmp_path)
     first = BlobCache.load(tmp_path)
     cold = spec_history(h.repo, first)
-    assert first.entries and (tmp_path / ".llmops" / "cache" / "audit-blobs.marshal").exists()
+    assert first.entries and (cache_dir(tmp_path) / "audit-blobs.marshal").exists()
     second = BlobCache.load(tmp_path)
     assert second.missing(list(first.entries)) == []
     assert [e.to_dict() for e in spec_history(h.repo, second)] == [e.to_dict() for e in cold] and not second.dirty

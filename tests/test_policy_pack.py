@@ -64,7 +64,7 @@ def test_the_example_passes_the_pack_with_its_own_policies():
     # the one finding is the example's waiver at work: the FAQ is labelled pii and not redacted, by decision
     assert [(f.policy, str(f.resource), f.waived_by) for f in report.findings] == [
         ("pii-needs-redaction", "Dataset/legacy-faq", "legacy-faq-no-redaction")]
-    assert report.overridden == ("prod-needs-gate",)  # the example's Policy of that name replaces the built-in
+    assert report.overridden == ()  # the example's own prod policy is a rule beside the built-in one
     assert report.resources_checked == 6
 
 
@@ -75,7 +75,7 @@ def test_the_example_passes_the_built_in_prod_gate_rule_too(tmp_path):
     shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns(".llmops", "artifacts", "llmops.lock"))
     policies = copy / "policies" / "policies.yaml"
     documents = policies.read_text().split("\n---\n")
-    policies.write_text("\n---\n".join(d for d in documents if "name: prod-needs-gate" not in d))
+    policies.write_text("\n---\n".join(d for d in documents if "name: team-prod-needs-gate" not in d))
     report = check_policies(compile_project(copy, use_cache=False), TODAY)
     assert report.overridden == () and report.errors == [] and len(report.findings) == 1  # the waived FAQ alone
 
@@ -129,11 +129,14 @@ def test_each_rule_catches_its_violation_at_the_offending_field(project, case, b
     assert finding.policy == rule.id and finding.message.startswith(f"{expected[1]} violates {rule.id}: {rule.message}")
     assert finding.diagnostic.code == expected[0] and finding.hint == rule.hint
     assert report.ok is (expected[5] == "warning")
-    # every rule of the pack is overridable: a user Policy of its name replaces it (here: switches it off)
+    # every rule of the pack is overridable: a user Policy of its name replaces it (here: switches it off), visibly:
+    # a finding of builtin-replaced on the Policy, which stands (an error for an error rule) until a Waiver answers
     off = (f"apiVersion: llmops/v1\nkind: Policy\nmetadata: {{name: {rule.id}, owner: {OWNER}}}\nspec:\n"
            f"  severity: error\n  match: {{}}\n  rule: \"true\"\n  message: waived for this repository\n")
     overridden = check(project, {**broken, "override.yaml": off})
-    assert overridden.findings == () and overridden.overridden == (rule.id,), case
+    assert [(f.policy, str(f.resource), f.severity.value) for f in overridden.findings] == [
+        ("builtin-replaced", f"Policy/{rule.id}", expected[5])], case
+    assert overridden.overridden == (rule.id,) and overridden.ok is (expected[5] == "warning"), case
 
 
 def test_an_owner_written_as_null_is_no_owner(project):

@@ -38,16 +38,18 @@ def test_a_violation_points_at_the_first_field_the_rule_reads(project):
     assert report.findings[0].message == "Model/clf violates lora-rank-small: rank below 4"
 
 
-def test_a_user_policy_of_a_builtin_name_replaces_it(project):
+def test_a_user_policy_of_a_builtin_name_replaces_it_visibly(project):
     no_owner = clean_files()["prompt.yaml"].replace(f"owner: {OWNER}, ", "")
     softened = policy("owner-required", '"has(resource.metadata.owner) || resource.kind == \'Prompt\'"')
     report = check(project, clean_files(prompt_yaml=no_owner, policy_yaml=softened))
-    assert report.findings == () and report.overridden == ("owner-required",)
+    # owner-required is a warning rule: its replacement is a warning of builtin-replaced, on the Policy
+    assert findings(report) == [("P008", "builtin-replaced", "Policy/owner-required", "policy.yaml", 3, 18)]
+    assert report.overridden == ("owner-required",) and report.ok and report.findings[0].severity.value == "warning"
     off = check(project, clean_files(prompt_yaml=no_owner, policy_yaml=policy("owner-required", '"true"')))
-    assert off.findings == ()
+    assert [f.code for f in off.findings] == ["P008"]
     as_error = check(project, clean_files(prompt_yaml=no_owner, policy_yaml=policy("owner-required",
                                                                                  '"has(resource.metadata.owner)"')))
-    assert [(f.code, f.severity.value) for f in as_error.findings] == [("P100", "error")]
+    assert sorted((f.code, f.severity.value) for f in as_error.findings) == [("P008", "warning"), ("P100", "error")]
 
 
 def test_a_rule_that_does_not_compile_is_located_in_the_rule(project):

@@ -160,7 +160,7 @@ def test_deployment_ranges(spec):
 
 def test_waiver_expiry_is_a_date():
     doc = {"apiVersion": "llmops/v1", "kind": "Waiver", "metadata": {"name": "w"},
-           "spec": {"policy": "Policy/p", "resources": ["Dataset/d"], "reason": "r", "owner": "o", "expires": "soon"}}
+           "spec": {"policy": "Policy/p", "resources": ["Dataset/d"], "reason": "r", "owner": "o@example.com", "expires": "soon"}}
     assert error_types(doc)[0][0] == ("spec", "expires")
     doc["spec"]["expires"] = "2027-01-31"
     assert str(KINDS["Waiver"].model_validate(doc).spec.expires) == "2027-01-31"

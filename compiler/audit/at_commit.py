@@ -2,7 +2,7 @@
 
 Policy verdicts of past commits never change (the tree is content-addressed, waivers
 are judged as of the commit's day), so they are cached by (tree id, day), keyed by the
-policy engine's and the language's source, in ``.llmops/cache/audit-policy.marshal``
+policy engine's and the language's source, in ``audit-policy.marshal`` of the cache folder
 (and the full reports beside it): a second ``audit log`` compiles nothing again.
 """
 
@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from compiler.audit.git import Repo, extract_tree
 from compiler.audit.snapshot import source_signature
+from compiler.cache_dir import cache_dir
 from compiler.parse_cache import read_signed, write_signed
 
 POLICY_CACHE_VERSION = 3
@@ -72,7 +73,7 @@ class PolicyCache:
     """
 
     def __init__(self, root: Path | None) -> None:
-        folder = root / ".llmops" / "cache" if root is not None else None
+        folder = cache_dir(root) if root is not None else None
         self.path = folder / "audit-policy.marshal" if folder is not None else None
         self.reports_path = folder / "audit-policy-reports.marshal" if folder is not None else None
         self.signature = f"{POLICY_CACHE_VERSION}|{source_signature('compiler.policy')}|{source_signature('llmops_spec')}"

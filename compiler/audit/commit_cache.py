@@ -5,7 +5,7 @@ resource changes read from it, are fixed once computed; so is the list of commit
 touch the project folder reachable from it. A warm ``audit log`` asks git for the head's
 id, finds the list and every commit here, and neither walks the history nor reads a blob.
 A head not seen before lists its commits with one ``git log`` without diffs; only new
-commits read the history in full. The cache (``.llmops/cache/audit-commits-<folder>.marshal``)
+commits read the history in full. The cache (``audit-commits-<folder>.marshal`` of the project's cache folder)
 is keyed by the project's folder in the repository and by the code that reads changes
 (the spec language's defaults and the audit's diff), so a new default recomputes it.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 from compiler.audit.git import Commit
 from compiler.audit.semantic_diff import FieldChange, ResourceChange
 from compiler.audit.snapshot import source_signature
+from compiler.cache_dir import cache_dir
 from compiler.parse_cache import read_signed, write_signed
 
 CACHE_VERSION = 3
@@ -62,7 +63,7 @@ class CommitCache:
             return cls(None, signature)
         # One file per project folder in the repository; the signature names the folder too, so a clash only misses.
         folder = prefix.strip("/").replace("/", "--")
-        path = root / ".llmops" / "cache" / f"audit-commits{'-' if folder else ''}{folder}.marshal"
+        path = cache_dir(root) / f"audit-commits{'-' if folder else ''}{folder}.marshal"
         stored = read_signed(path, signature)
         if not (isinstance(stored, tuple) and len(stored) == 2 and all(isinstance(part, dict) for part in stored)):
             return cls(path, signature)

@@ -64,8 +64,14 @@ def leaf_changes(old: Any, new: Any, path: str) -> list[FieldChange]:
 
 
 def field_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange, ...]:
-    """Pure: the leaves that differ between two normalized documents (``metadata`` and ``spec``)."""
-    return tuple(change for part in ("metadata", "spec") for change in leaf_changes(old.get(part), new.get(part), part))
+    """Pure: the leaves that differ between two normalized documents (``metadata`` and ``spec``), secrets redacted
+    (an audit's output goes to CI logs and reports: a secret is never copied out of its spec)."""
+    changes = [change for part in ("metadata", "spec") for change in leaf_changes(old.get(part), new.get(part), part)]
+    if not changes:
+        return ()
+    from compiler.policy.redaction import redact_changes
+
+    return tuple(FieldChange(*change) for change in redact_changes([tuple(c) for c in changes]))
 
 
 def diff_versions(old: Version, new: Version) -> list[ResourceChange]:

@@ -6,7 +6,7 @@ quoting and spelling a default out are not changes. A document that does not val
 is kept as written (``valid`` false), so history still shows what changed in it.
 
 Blob ids are content hashes, so what a blob defines never changes: the cache
-(``.llmops/cache/audit-blobs.marshal``) is keyed by blob id and by the signature of the
+(``audit-blobs.marshal`` of the project's cache folder) is keyed by blob id and by the signature of the
 language's source (a new default changes every normalized dump), and a warm
 ``audit log`` never imports pydantic at all.
 """
@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from compiler.cache_dir import cache_dir
 from compiler.discover import SKIP_DIRS, SKIP_FILES, SPEC_SUFFIXES
 from compiler.installed import package_folder
 from compiler.parse_cache import read_signed, write_signed
@@ -90,7 +91,7 @@ class BlobCache:
 
     @classmethod
     def load(cls, root: Path | None) -> BlobCache:
-        return cls(root / ".llmops" / "cache" / "audit-blobs.marshal" if root is not None else None)
+        return cls(cache_dir(root) / "audit-blobs.marshal" if root is not None else None)
 
     @property
     def entries(self) -> dict[str, Defined]:

@@ -1,8 +1,9 @@
 """The built-in pack: the rules every project gets, each a CEL rule with a stable name and code.
 
 Each is replaced by a user Policy of the same name (see rules.py), and waived like any
-other. The rules read only the documented context variables (docs/policy.md), so a
-team can copy one into a Policy and adapt it.
+other; a replacement is itself a finding of ``builtin-replaced`` (replaced.py). The rules
+read only the documented context variables (docs/policy.md), so a team can copy one into
+a Policy and adapt it.
 """
 
 from __future__ import annotations
@@ -145,5 +146,15 @@ BUILTIN: list[Rule] = [
 ]
 """The pack, in code order. Codes are stable: docs/diagnostics.md lists them."""
 
-BUILTIN_NAMES = frozenset(rule.id for rule in BUILTIN)
+REPLACED = Rule(
+    id="builtin-replaced", code="P008", severity=Severity.ERROR, kinds=frozenset({"Policy"}), expression="true",
+    message="a Policy replaces a built-in rule",
+    hint="give the Policy another name to add a rule beside the built-in one; or keep the replacement and add a "
+         "Waiver with policy: Policy/builtin-replaced and resources: [Policy/<its name>], a reason, an owner, an expiry",
+    summary="Turning off or softening a rule every project gets is a decision someone answers for: a Policy that "
+            "replaces a built-in error rule needs a Waiver of its own; any replacement is reported in every run.",
+)
+"""Not run on resources: check.py reports each replacement (replaced.py) as a finding of this rule."""
+
+BUILTIN_NAMES = frozenset(rule.id for rule in BUILTIN) | {REPLACED.id}
 """What a Waiver may name as ``Policy/<name>`` without a Policy resource of that name."""

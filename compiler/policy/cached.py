@@ -3,7 +3,7 @@
 A verdict depends on the spec files (their digest, which the plan carries), the day
 (waivers expire; UTC, like CI) and the code that judges (the compiler, the spec
 language, the pack, the CEL engine, detect-secrets). Under that key the report document
-(``PolicyReport.to_dict()``) is kept in ``.llmops/cache/policy-report.json``; on a hit
+(``PolicyReport.to_dict()``) is kept in ``policy-report.json`` of the project's cache folder; on a hit
 nothing but this module and the JSON reader is imported.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.audit.snapshot import source_signature
+from compiler.cache_dir import cache_dir
 from compiler.discover import project_root
 from compiler.installed import library_signature
 
@@ -30,7 +31,7 @@ def utc_today() -> dt.date:
 
 
 def cache_file(root: Path) -> Path:
-    return root / ".llmops" / "cache" / "policy-report.json"
+    return cache_dir(root) / "policy-report.json"
 
 
 def _key(specs_digest: str, today: dt.date) -> str:

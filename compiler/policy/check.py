@@ -7,11 +7,12 @@ from typing import Any
 
 from compiler.checks.cel_rules import located_cel_error
 from compiler.compile import Compilation
-from compiler.policy.builtin import BUILTIN
+from compiler.policy.builtin import BUILTIN, REPLACED
 from compiler.policy.cached import utc_today
 from compiler.policy.context import VARIABLES, RuleContext
 from compiler.policy.engine import CompileError, activation, compile_rule, evaluate
 from compiler.policy.lineage import RESOURCE_KINDS, build_lineage
+from compiler.policy.replaced import replacement_findings
 from compiler.policy.report import Finding, PolicyReport
 from compiler.policy.rules import Rule, Where, effective_rules
 from compiler.policy.secrets import find_secrets
@@ -88,6 +89,7 @@ def _fields(finding: Finding) -> dict[str, Any]:
 def check_policies(compilation: Compilation, today: dt.date | None = None) -> PolicyReport:
     """Every effective rule (the built-in pack, with user Policies replacing rules of the same name) on every
     valid resource it matches; waivers valid on ``today`` (default: today, UTC) waive the findings they name.
+    Each replacement of a built-in rule is a finding of ``builtin-replaced`` on its Policy (replaced.py).
 
     Never raises for a problem in the specs: a rule that does not compile, or fails on a resource, is a
     located finding of its policy's severity.
@@ -95,7 +97,8 @@ def check_policies(compilation: Compilation, today: dt.date | None = None) -> Po
     project = compilation.project
     today = today or utc_today()
     rules, overridden = effective_rules(project, BUILTIN)
-    findings: list[Finding] = []
+    findings: list[Finding] = replacement_findings(BUILTIN, [rule for rule in rules if not rule.builtin])
+    shown = [*rules, REPLACED] if findings else rules  # the rule of those findings, for SARIF's descriptors
     compiled: list[tuple[Rule, Any]] = []
     for rule in rules:
         program = compile_rule(rule.expression)
@@ -126,6 +129,6 @@ def check_policies(compilation: Compilation, today: dt.date | None = None) -> Po
     index = WaiverIndex(waivers, today)
     findings = sorted((_waive(f, index) for f in findings),
                       key=lambda f: (f.file, f.line, f.col, f.policy, str(f.resource)))
-    return PolicyReport(tuple(findings), tuple(rules), tuple(waivers), tuple(index.expired), tuple(overridden),
+    return PolicyReport(tuple(findings), tuple(shown), tuple(waivers), tuple(index.expired), tuple(overridden),
                         len(lineage.labels), today)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from compiler.policy.lineage import Lineage, sort_refs
+from compiler.policy.matching import normalize, normalize_labels
 from compiler.policy.secrets import SecretHit, field_name
 from compiler.project import Project
 from llmops_spec import Ref
@@ -28,9 +29,27 @@ GROUPS = {"Dataset": "datasets", "Prompt": "prompts", "Model": "models", "EvalGa
 """The key of each kind in ``inputs``, ``upstream`` and ``downstream``."""
 
 
+MATCHED_SPEC_FIELDS = {"Deployment": ("environment",)}
+"""Spec fields rules match on, seen normalized (``compiler.policy.matching``) like every label."""
+
+
 def dump(resource: Any) -> dict[str, Any]:
-    """The document as validated: defaults filled in, unset optional fields absent (so ``has()`` means "set")."""
-    return resource.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """The document as validated: defaults filled in, unset optional fields absent (so ``has()`` means "set"),
+    the values rules match on normalized."""
+    return _matchable(resource.kind, resource.model.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def _matchable(kind: str, document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with its labels and matched spec fields normalized, as every rule compares them."""
+    metadata = document.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("labels"):
+        document["metadata"] = {**metadata, "labels": normalize_labels(metadata["labels"])}
+    spec = document.get("spec")
+    if isinstance(spec, dict):
+        fields = [f for f in MATCHED_SPEC_FIELDS.get(kind, ()) if isinstance(spec.get(f), str)]
+        if fields:
+            document["spec"] = {**spec, **{f: normalize(spec[f]) for f in fields}}
+    return document
 
 
 class RuleContext:
@@ -63,7 +82,7 @@ class RuleContext:
         if spec_fields:
             envelope["spec"] = resource.spec.model_dump(mode="json", by_alias=True, exclude_none=True,
                                                         include=set(spec_fields))
-        return envelope
+        return _matchable(ref.kind, envelope)
 
     def entry(self, ref: Ref, with_spec: bool = False) -> dict[str, Any]:
         """A related resource as a rule sees it in ``upstream``, ``downstream`` and ``inputs``."""
@@ -82,7 +101,7 @@ class RuleContext:
             known["license"] = resource.spec.license or ""
             known["redacted"] = self.lineage.redacted(ref)
         elif ref.kind == "Deployment":
-            known["environment"] = resource.spec.environment
+            known["environment"] = normalize(resource.spec.environment)
         return known
 
     def data_slice(self, data: Ref) -> dict[str, Any]:

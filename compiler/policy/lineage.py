@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from compiler.graph import KIND_ORDER
+from compiler.policy.matching import normalize_labels
 from compiler.project import Project
 from llmops_spec import Ref
 
@@ -82,7 +83,10 @@ def _inherit(own: dict[str, str], parents: list[Mapping[str, str]]) -> Mapping[s
 
 
 class Lineage:
-    """The lineage of every valid resource: inputs and effective labels at once, the rest when a rule asks."""
+    """The lineage of every valid resource: inputs and effective labels at once, the rest when a rule asks.
+
+    Labels are normalized (``compiler.policy.matching``): what rules see and ``match`` compares.
+    """
 
     def __init__(self, project: Project) -> None:
         self.project = project
@@ -90,7 +94,8 @@ class Lineage:
         self.inputs: dict[Ref, tuple[Ref, ...]] = {ref: _inputs(valid, ref, r.spec) for ref, r in valid.items()}
         self.labels: dict[Ref, Mapping[str, str]] = {}
         for ref in _postorder(self.inputs):
-            self.labels[ref] = _inherit(valid[ref].labels, [self.labels[p] for p in self.inputs[ref] if p in self.labels])
+            parents = [self.labels[p] for p in self.inputs[ref] if p in self.labels]
+            self.labels[ref] = _inherit(normalize_labels(valid[ref].labels), parents)
         self._upstream: dict[Ref, frozenset[Ref]] = {}
         self._downstream: dict[Ref, set[Ref]] | None = None
         self._training: dict[Ref, tuple[Ref, ...]] = {}

@@ -2,7 +2,8 @@
 
 A user Policy with the name of a built-in rule replaces it: that is how a team tightens,
 softens (``severity: warning``) or turns off (``rule: "true"``) a built-in rule, in git,
-reviewed like any other spec.
+reviewed like any other spec, and never silently: each replacement is a finding of
+``builtin-replaced`` (replaced.py), which for an error rule needs a Waiver of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, NamedTuple
 
 from compiler.diagnostics import Severity
 from compiler.policy.context import ENTRY_SPECS, ENVELOPE, VARIABLES
+from compiler.policy.matching import normalize_labels
 from compiler.project import Project
 from compiler.resources import Resource
 from compiler.yaml_source import PathKey
@@ -107,7 +109,7 @@ def user_rules(project: Project) -> list[Rule]:
         rules.append(Rule(
             id=resource.name, code=USER_CODE, severity=Severity(spec.severity), expression=spec.rule,
             message=spec.message, hint=spec.hint, kinds=frozenset(spec.match.kinds),
-            labels=tuple(sorted(spec.match.labels.items())), names=frozenset(spec.match.names),
+            labels=tuple(sorted(normalize_labels(spec.match.labels).items())), names=frozenset(spec.match.names),
             summary=resource.model.metadata.description or spec.message, source=resource))
     return rules
 

@@ -12,6 +12,9 @@ first picks the strings some detector could flag (a superset: each detector's pa
 needs one of the marks below; a test holds every detector's sample to it), and
 detect-secrets, imported only then, judges those few. Comments are not scanned: the
 scan reads the parsed values, which is also what locates each secret at its field.
+
+A secret is never copied out of its spec, waived or not: ``compiler.policy.redaction``
+replaces it, with these detectors, wherever llmops writes what a spec says.
 """
 
 from __future__ import annotations
@@ -20,14 +23,15 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from compiler.project import Project
-from compiler.resources import Resource
-from compiler.yaml_source import PathKey
-from llmops_spec import Ref
+if TYPE_CHECKING:  # redaction (redaction.py) runs where no spec model is loaded: a cached plan's reasons
+    from compiler.project import Project
+    from compiler.resources import Resource
+    from compiler.yaml_source import PathKey
+    from llmops_spec import Ref
 
 _SEPARATOR = b"\0"
 _STEMS = (b"key", b"pass", b"pw", b"secret", b"token", b"contrase", b"aws", b"auth")  # the keyword detectors' words
@@ -213,14 +217,19 @@ def _false_positive(secret: str, line: str, detector: Any) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def detect(line: str) -> tuple[str, ...]:
-    """The types of secret detect-secrets finds in one YAML line, e.g. ``("AWS Access Key",)``."""
-    found: list[str] = []
+def detections(line: str) -> tuple[tuple[str, str | None], ...]:
+    """(type, the secret as detect-secrets cut it, or None) of every secret in one YAML line."""
+    found: list[tuple[str, str | None]] = []
     for detector in _detectors():
         for hit in detector.analyze_line(filename="spec.yaml", line=line, line_number=1):
-            if not _false_positive(hit.secret_value or "", line, detector) and hit.type not in found:
-                found.append(hit.type)
+            if not _false_positive(hit.secret_value or "", line, detector) and (hit.type, hit.secret_value) not in found:
+                found.append((hit.type, hit.secret_value))
     return tuple(found)
+
+
+def detect(line: str) -> tuple[str, ...]:
+    """The types of secret detect-secrets finds in one YAML line, e.g. ``("AWS Access Key",)``."""
+    return tuple(dict.fromkeys(kind for kind, _ in detections(line)))
 
 
 def _judge(key: str, value: str) -> list[tuple[int, str]]:

@@ -13,6 +13,7 @@ from compiler.diagnostics import Diagnostic, warning
 from compiler.project import Project
 from compiler.resources import Resource
 from llmops_spec import Ref
+from llmops_spec.policy import real_owner
 
 EXPIRED_CODE = "P200"
 
@@ -37,10 +38,10 @@ class Waiver:
 
 
 def load_waivers(project: Project) -> list[Waiver]:
-    """The project's valid Waiver resources."""
+    """The project's valid Waiver resources: each with a real owner (validate refuses the others, E104)."""
     return [Waiver(r.name, r.spec.policy.name, frozenset(ref.resource for ref in r.spec.resources), r.spec.reason,
                    r.spec.owner, r.spec.expires, r)
-            for r in project.of_kind("Waiver") if r.spec is not None]
+            for r in project.of_kind("Waiver") if r.spec is not None and real_owner(r.spec.owner)]
 
 
 def expired_diagnostic(waiver: Waiver) -> Diagnostic:

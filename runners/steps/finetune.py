@@ -144,18 +144,22 @@ def _manifest(ctx: StepContext, base: Any, **facts: Any) -> Any:
     from runners.modeling.artifacts import ModelManifest, library_versions
     from runners.modeling.post import post_steps_as_written, quantization
 
+    from compiler.policy.redaction import redact_value  # the manifest goes to the remote: no secret's value in it
+
     spec = ctx.spec
     finetune = spec.finetune
     prompt = None
     if finetune and finetune.prompt:
-        prompt = ctx.specs[str(finetune.prompt)].model_dump(mode="json", by_alias=True, exclude_none=True)
+        prompt = redact_value("prompt", ctx.specs[str(finetune.prompt)].model_dump(mode="json", by_alias=True,
+                                                                                     exclude_none=True))
     facts.setdefault("seed", finetune.training.seed if finetune else 0)
     return ModelManifest(
         task=spec.task, labels=list(spec.labels) if spec.labels else None, base=base.source,
         post=post_steps_as_written(spec.post), quantize=quantization(spec.post),
         text_column=finetune.text_column if finetune else None, label_column=finetune.label_column if finetune else None,
         prompt=prompt, max_seq_len=finetune.training.max_seq_len if finetune else _model_max_len(base.tokenizer),
-        spec=spec.model_dump(mode="json", by_alias=True, exclude_none=True), versions=library_versions(), **facts)
+        spec=redact_value("spec", spec.model_dump(mode="json", by_alias=True, exclude_none=True)),
+        versions=library_versions(), **facts)
 
 
 def _model_max_len(tokenizer: Any) -> int:
