@@ -5,7 +5,9 @@
 by git history and optionally signed (compiler/audit/chain.py), and apply appends a
 ``landing`` record before every lock write (write-ahead: compiler/audit/applylog.py). So
 every entry apply wrote is named by a record, and the latest record naming a node says
-what its entry must be:
+what its entry must be (only records that landed it count: ``applied``, ``gate-failed`` or
+``deleted``; a record that names a node as failed, blocked or already applied describes
+no write of its entry):
 
 - a record with ``entry`` (a digest of the whole entry, ``LockEntry.digest``) vouches for
   exactly that entry; a ``landing`` record also for the entry it replaces (``previous``):
@@ -44,15 +46,18 @@ class Unvouched:
     path: tuple[str, ...]   # key path in the lock (node id, then field...), for the location
 
 
+LANDED = frozenset({"applied", "gate-failed", "deleted"})
+
+
 def latest_records(log: list[dict[str, Any]]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """Per node id, the latest record naming it and that record's entry for the node."""
+    """Per node id, the latest record that landed it (wrote or deleted its entry), and what it says of the node."""
     latest: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for record in log:
         nodes = record.get("nodes")
         if not isinstance(nodes, dict):
             continue
         for nid, named in nodes.items():
-            if isinstance(named, dict):
+            if isinstance(named, dict) and named.get("status") in LANDED:
                 latest[nid] = (record, named)
     return latest
 
