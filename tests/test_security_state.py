@@ -1,0 +1,448 @@
+"""Issue 15, the state an attacker edits: llmops.lock and the apply log are written by apply only.
+
+Each test is the attack: a gate's ``metrics.passed`` flipped in the lock, a lock entry
+edited without a record, a forged tail re-hashed with care, an apply killed with -9 after
+a node landed, a saved plan whose data changed, a lock of the wrong shape, a pull request
+that edits the lock. Each asserts the refusal and that nothing ran. The slow ones share
+one applied project per scenario on the session's real Ray cluster and real DVC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from compiler.audit.applylog import APPLY_LOG_NAME, all_records, chain_record, read_log_bytes
+from compiler.audit.chain import verify_chain
+from compiler.lockfile import LOCK_NAME, Lock, LockEntry, entry_problems, locate, parse_lock, read_lock
+from compiler.plan_freshness import check_fresh, moved_inputs
+from compiler.policy.state_diff import LOCK_RULE, LOG_RULE, lock_changes, log_changes
+from compiler.state_trust import read_trusted_lock, unvouched_entries
+from runners.apply_log import ApplyLogBroken, LogWriter, append_record
+from runners.verified_read import listed_md5, object_matches
+from tests.conftest import git_repo, run_llmops, write_project
+from tests.projects import BASE, files
+from tests.state_helpers import write_vouched_lock
+
+KEY = "k3y-for-tests-only"
+
+
+def entry(fp: str = "f1", metrics: dict | None = None) -> LockEntry:
+    return LockEntry(fp, "gate", "EvalGate/quality", metrics={"passed": False, "n": 3} if metrics is None else metrics)
+
+
+def landing(nodes: dict[str, LockEntry | None], previous: dict[str, LockEntry] | None = None) -> dict:
+    previous = previous or {}
+    return {"kind": "landing", "run": "r", "who": "ci", "when": "2026-01-01T00:00:00Z", "commit": None, "plan_hash": "p",
+            "nodes": {nid: {"fingerprint": e.fingerprint if e else None, "status": "applied" if e else "deleted",
+                            "outputs": {}, "metrics": e.metrics if e else {}, "entry": e.digest if e else None,
+                            "previous": previous[nid].digest if nid in previous else None} for nid, e in nodes.items()}}
+
+
+# ----------------------------------------------------------------------------- pure checks
+def test_an_entry_is_vouched_for_only_by_the_latest_record_that_landed_it():
+    good = entry()
+    flipped = entry(metrics={"passed": True, "n": 3})
+    log = [landing({"EvalGate/quality:gate": good})]
+    assert unvouched_entries(Lock({"EvalGate/quality:gate": good}), log) == []
+    [found] = unvouched_entries(Lock({"EvalGate/quality:gate": flipped}), log)
+    assert found.path == ("EvalGate/quality:gate", "metrics", "passed") and "metrics.passed differs" in found.reason
+    [missing] = unvouched_entries(Lock({"Model/m:finetune": good}), log)
+    assert "no apply log record names it" in missing.reason
+    newer = entry("f2")  # killed between the landing record and the lock write: the old entry is still vouched for
+    log.append(landing({"EvalGate/quality:gate": newer}, {"EvalGate/quality:gate": good}))
+    assert unvouched_entries(Lock({"EvalGate/quality:gate": good}), log) == []
+    assert unvouched_entries(Lock({"EvalGate/quality:gate": newer}), log) == []
+    log.append(landing({"EvalGate/quality:gate": None}, {"EvalGate/quality:gate": newer}))
+    log.append({"kind": "apply", "nodes": {"EvalGate/quality:gate": {"fingerprint": None, "status": "deleted"}}})
+    [gone] = unvouched_entries(Lock({"EvalGate/quality:gate": newer}), log)
+    assert "says it is not applied" in gone.reason
+
+
+def test_an_old_log_without_entry_digests_vouches_by_fingerprint_outputs_and_metrics():
+    old = {"nodes": {"Model/m:finetune": {"fingerprint": "f", "status": "applied", "outputs": {"a": "x.dir"},
+                                          "metrics": {"loss": 0.5}},
+                     "Model/n:finetune": {"fingerprint": "g", "status": "failed", "outputs": {}, "metrics": {}}}}
+    ok = LockEntry("f", "finetune", "Model/m", outputs={"a": "x.dir", "serve": {"app": "x"}}, metrics={"loss": 0.5})
+    assert unvouched_entries(Lock({"Model/m:finetune": ok}), [old]) == []
+    edited = LockEntry("f", "finetune", "Model/m", outputs={"a": "y.dir"}, metrics={"loss": 0.5})
+    [found] = unvouched_entries(Lock({"Model/m:finetune": edited}), [old])
+    assert found.path == ("Model/m:finetune", "outputs", "a")
+    [failed] = unvouched_entries(Lock({"Model/n:finetune": LockEntry("g", "finetune", "Model/n")}), [old])
+    assert "no apply log record names it" in failed.reason, "a record of a failure lands nothing"
+
+
+def test_a_signed_log_refuses_an_unsigned_or_wrongly_signed_tail(tmp_path):
+    for i in range(2):
+        append_record(tmp_path, landing({f"Prompt/p{i}:prompt": entry(f"f{i}")}), key=KEY.encode())
+    raw = read_log_bytes(tmp_path)
+    assert verify_chain(raw, KEY.encode()).ok and verify_chain(raw).ok
+    assert all(r["sig"].startswith("hmac-sha256:") for r in all_records(raw))
+    last = all_records(raw)[-1]
+    body = {k: v for k, v in orjson.loads(raw.splitlines()[-1]).items() if k not in ("log_version", "seq", "prev", "hash", "sig")}
+    for forged in (chain_record(body, 3, last["hash"]), chain_record(body, 3, last["hash"], b"a guessed key")):
+        report = verify_chain(raw + forged, KEY.encode())
+        assert not report.ok and report.problem.seq == 3 and report.problem.line == 3
+        assert report.problem.how in ("unsigned", "forged") and "LLMOPS_LOG_KEY" in report.problem.detail
+        assert verify_chain(raw + forged).ok, "without the key a well re-hashed tail cannot be told apart"
+        (tmp_path / APPLY_LOG_NAME).write_bytes(raw + forged)
+        with pytest.raises(ApplyLogBroken, match="record 3"):
+            LogWriter(tmp_path, KEY.encode())
+
+
+def test_the_key_is_never_written(tmp_path):
+    append_record(tmp_path, landing({"Prompt/p:prompt": entry()}), key=KEY.encode())
+    assert KEY.encode() not in read_log_bytes(tmp_path)
+
+
+@pytest.mark.parametrize("raw, where, says", [
+    (b'{"lock_version": 1, "nodes": []}', (1, 21), "nodes is an array"),
+    (b'{"lock_version": 1}', (1, 1), "nodes is missing"),
+    (b'{\n  "lock_version": 1,\n  "nodes": {\n    "Model/m:finetune": {\n      "fingerprint": 7,\n'
+     b'      "step": "finetune", "resource": "Model/m"}}}', (5, 7), "fingerprint must be a non-empty string, not number"),
+    (b'{"lock_version": 1, "nodes": {"A/b:prepare": {"fingerprint": "f", "step": "prepare", "resource": "A/b",\n'
+     b' "inputs": {"x": 1}}}}', (2, 2), "inputs['x'] must be a string, not number"),
+    (b'{"lock_version": 1, "nodes": {"A/b:prepare": "nope"}}', (1, 31), "must be an object, not a string"),
+    (b'{"lock_version": 1, "nodes": {"A/b:prepare": {"fingerprint": "f", "step": "prepare", "resource": "A/b",'
+     b' "metrics": [], "outputs": {"m": 3}, "commit": 5}}}', None, "metrics must be an object, not array (+2 more)"),
+])
+def test_a_lock_of_the_wrong_shape_is_a_located_diagnostic(raw, where, says):
+    lock, [problem] = parse_lock(raw)
+    assert lock.nodes == {} and problem.code == "E302" and says in problem.message and problem.hint
+    if where is not None:
+        assert (problem.line, problem.col) == where
+
+
+def test_entry_shape_and_location_helpers():
+    assert entry_problems(entry().to_dict()) == []
+    assert entry_problems({"fingerprint": "f", "step": "s", "resource": "r", "data": {"d": None}}) == []
+    text = Lock({"A/b:prepare": entry()}).to_json()
+    line, col = locate(text, ("A/b:prepare", "metrics", "passed"))
+    assert text.splitlines()[line - 1][col - 1:].startswith('"passed"')
+    assert locate(text, ("nowhere",)) == (1, 1)
+
+
+def test_a_saved_plan_is_refused_when_a_fingerprint_moved():
+    saved = {"format_version": 1, "specs_digest": "s", "lock_digest": Lock().digest,
+             "changes": [{"node": "Dataset/d:prepare", "action": "create", "fingerprint": "a", "previous_fingerprint": None},
+                         {"node": "Dataset/e:prepare", "action": "delete", "fingerprint": None, "previous_fingerprint": "x"}]}
+    assert check_fresh(saved, "s", Lock(), {"Dataset/d:prepare": "a"}).fresh
+    assert moved_inputs(saved, {"Dataset/d:prepare": "b"}) == ["Dataset/d:prepare"]
+    stale = check_fresh(saved, "s", Lock(), {"Dataset/d:prepare": "b"})
+    assert not stale.fresh and "Dataset/d:prepare" in stale.reason and "changed since the plan" in stale.reason
+    assert "plan again" in stale.hint
+
+
+def test_state_diff_names_the_resources_whose_entries_changed():
+    before = Lock({"Prompt/p:prompt": LockEntry("f", "prompt", "Prompt/p"), "Model/m:finetune": LockEntry("g", "finetune", "Model/m")})
+    after = Lock({"Prompt/p:prompt": LockEntry("f", "prompt", "Prompt/p"), "Model/m:finetune": LockEntry("h", "finetune", "Model/m"),
+                  "Dataset/d:prepare": LockEntry("i", "prepare", "Dataset/d")})
+    changes = lock_changes(before.to_json().encode(), after.to_json().encode())
+    assert {(c.rule, c.resource) for c in changes} == {(LOCK_RULE, "Model/m"), (LOCK_RULE, "Dataset/d")}
+    assert lock_changes(before.to_json().encode(), before.to_json().encode()) == []
+    assert [c.resource for c in lock_changes(None, b"{}")] == [None]
+    log = chain_record(landing({"Model/m:finetune": entry()}), 1, "0" * 64)
+    assert [(c.rule, c.resource, c.line) for c in log_changes(b"", log)] == [(LOG_RULE, "Model/m", 1)]
+    assert log_changes(log, log) == []
+
+
+def test_content_addressed_reads_check_the_bytes():
+    listing = b'[{"md5": "0cc175b9c0f1b6a831c399e269772661", "relpath": "metrics.json"}]'
+    import hashlib
+
+    oid = hashlib.md5(listing).hexdigest() + ".dir"
+    assert object_matches(listing, oid) and not object_matches(listing + b" ", oid)
+    assert listed_md5(listing, "metrics.json") == "0cc175b9c0f1b6a831c399e269772661"
+    assert listed_md5(listing, "other.json") is None and listed_md5(b"not json", "metrics.json") is None
+
+
+# ----------------------------------------------------------------------------- the CLI, no Ray
+def cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    return run_llmops(*args, cwd=cwd, env={"LLMOPS_LOG_KEY": "", **env})
+
+
+@pytest.fixture
+def vouched(tmp_path) -> Path:
+    """The test project, its lock written as apply writes it (each entry vouched for by a landing record)."""
+    from compiler import compile_project
+    from compiler.fingerprint import fingerprint_graph
+
+    clean = BASE["datasets.yaml"].replace('labels: {pii: "true"}, ', "")  # no policy error stands: apply gets to the lock
+    root = write_project(tmp_path / "specs", files(datasets_yaml=clean))
+    compilation = compile_project(root, use_cache=False)
+    prints = fingerprint_graph(compilation.project, compilation.graph)
+    write_vouched_lock(root, {nid: LockEntry(fp.value, fp.step, str(compilation.graph.nodes[nid].resource), fp.code,
+                                             fp.spec, fp.inputs, fp.data, metrics={"passed": False} if fp.step == "gate" else {})
+                              for nid, fp in prints.items()})
+    return root
+
+
+def test_a_lock_entry_edited_without_a_record_is_refused_by_plan_apply_and_verify(vouched):
+    assert cli("plan", ".", "--no-refresh", cwd=vouched).returncode == 0
+    lock = vouched / LOCK_NAME
+    lock.write_text(lock.read_text().replace('"passed": false', '"passed": true'))
+    before = (lock.read_bytes(), read_log_bytes(vouched))
+    line = next(i for i, text in enumerate(lock.read_text().splitlines(), 1) if '"passed": true' in text)
+    planned = cli("plan", ".", "--no-refresh", cwd=vouched)
+    assert planned.returncode == 1
+    assert f"llmops.lock:{line}:" in planned.stdout + planned.stderr and "error[E303]" in planned.stdout + planned.stderr
+    assert "metrics.passed differs" in planned.stdout + planned.stderr and "restore it from git" in planned.stdout + planned.stderr
+    applied = cli("apply", ".", "--yes", cwd=vouched)
+    assert applied.returncode == 1 and "E303" in applied.stdout + applied.stderr
+    assert not (vouched / ".llmops" / "ray").exists(), "no cluster was started"
+    verified = cli("audit", "verify", ".", cwd=vouched)
+    assert verified.returncode == 1 and "unvouched" in verified.stdout and "EvalGate/quality:gate" in verified.stdout
+    assert (lock.read_bytes(), read_log_bytes(vouched)) == before, "nothing was written"
+
+
+def test_a_forged_re_hashed_tail_fails_verify_plan_and_apply_with_the_key_set(vouched):
+    body = {k: v for k, v in all_records(read_log_bytes(vouched))[0].items() if k not in ("log_version", "seq", "prev", "hash")}
+    (vouched / APPLY_LOG_NAME).unlink()
+    LogWriter(vouched, KEY.encode()).append(body)  # the log as an apply holding the key writes it: signed
+    assert cli("audit", "verify", ".", cwd=vouched, LLMOPS_LOG_KEY=KEY).returncode == 0
+    signed = read_log_bytes(vouched)
+    first = all_records(signed)[0]
+    nodes = {nid: {**n, "metrics": {"passed": True}} for nid, n in first["nodes"].items() if nid.endswith(":gate")}
+    forged = chain_record({"kind": "landing", "run": "x", "who": "ci", "when": "2026-01-02T00:00:00Z", "commit": None,
+                           "plan_hash": "p", "nodes": nodes}, 2, first["hash"])
+    (vouched / APPLY_LOG_NAME).write_bytes(signed + forged)
+    assert cli("audit", "verify", ".", cwd=vouched).returncode == 0, "without the key the forgery is well formed"
+    verified = cli("audit", "verify", ".", cwd=vouched, LLMOPS_LOG_KEY=KEY)
+    assert verified.returncode == 1 and "TAMPERED (unsigned) at line 2" in verified.stdout
+    assert "record 2 (line 2) carries no signature" in verified.stdout
+    for command in (["plan", ".", "--no-refresh"], ["apply", ".", "--yes"]):
+        refused = cli(*command, cwd=vouched, LLMOPS_LOG_KEY=KEY)
+        assert refused.returncode == 1 and "llmops.applies.jsonl:2:1: error[E304]" in refused.stdout + refused.stderr
+
+
+def test_a_saved_plan_whose_data_changed_is_refused_before_anything_runs(tmp_path):
+    repo = tmp_path / "repo"
+    write_project(repo / "specs", {"data/t.jsonl": '{"text": "a b", "label": "x"}\n', "d.yaml": """
+        apiVersion: llmops/v1
+        kind: Dataset
+        metadata: {name: d}
+        spec:
+          source: {path: data/t.jsonl}
+          columns: {text: string, label: string}
+        """})
+    git_repo(repo)
+    assert cli("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo).returncode == 0
+    assert cli("plan", "specs", "-o", "plan.json", "--no-refresh", cwd=repo).returncode == 0
+    (repo / "specs/data/t.jsonl").write_text('{"text": "poisoned", "label": "x"}\n')
+    refused = cli("apply", "plan.json", "--project", "specs", cwd=repo)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "refusing a stale plan: the inputs or data of Dataset/d:prepare changed since the plan was made" in refused.stderr
+    assert "hint: plan again" in refused.stderr
+    assert not (repo / "specs" / LOCK_NAME).exists() and not (repo / "specs" / APPLY_LOG_NAME).exists()
+    assert not (repo / "specs/artifacts/dataset").exists(), "nothing ran"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_a_pull_request_that_edits_the_lock_fails_policy_check_base_unless_waived(vouched):
+    repo = vouched.parent
+    git_repo(repo)
+    git(repo, "checkout", "-qb", "feature")
+    assert cli("policy", "check", "specs", "--base", "main", cwd=repo).returncode == 0, "an untouched lock passes"
+    lock = vouched / LOCK_NAME
+    lock.write_text(lock.read_text().replace('"passed": false', '"passed": true'))
+    git(repo, "commit", "-qam", "flip the gate")
+    failed = cli("policy", "check", "specs", "--base", "main", cwd=repo)
+    assert failed.returncode == 1
+    assert "error[P300] llmops.lock changed in this pull request: lock entry EvalGate/quality:gate edited" in failed.stdout
+    sarif = cli("policy", "check", "specs", "--base", "main", "--format", "sarif", cwd=repo)
+    assert any(r["ruleId"] == LOCK_RULE and r["level"] == "error" for r in json.loads(sarif.stdout)["runs"][0]["results"])
+    write_project(vouched, {"waiver.yaml": f"""
+        apiVersion: llmops/v1
+        kind: Waiver
+        metadata: {{name: lock-migration}}
+        spec:
+          policy: Policy/{LOCK_RULE}
+          resources: [EvalGate/quality]
+          reason: the lock format migration of this quarter
+          owner: platform-lead@example.com
+          expires: {dt.date.today() + dt.timedelta(days=30)}
+        """})
+    waived = cli("policy", "check", "specs", "--base", "main", cwd=repo)
+    assert waived.returncode == 0, waived.stdout + waived.stderr
+    assert f"waived   {LOCK_RULE}  EvalGate/quality  by lock-migration" in waived.stdout
+    (vouched / APPLY_LOG_NAME).write_bytes(read_log_bytes(vouched) + b"\n")  # the log too: its own rule, not waived
+    assert cli("policy", "check", "specs", "--base", "main", cwd=repo).returncode == 1
+    missing = cli("policy", "check", "specs", "--base", "no-such-branch", cwd=repo)
+    assert missing.returncode == 1 and "names no commit" in missing.stderr
+
+
+# ----------------------------------------------------------------------------- real Ray, DVC and torch
+def noise_rows(n: int = 120, seed: int = 5) -> str:
+    """Texts that say nothing about their labels: no model reaches accuracy 0.99 on them."""
+    rng = random.Random(seed)
+    return "".join(json.dumps({"text": f"item{rng.randrange(10**6)} thing{i}", "label": rng.choice(["neg", "pos"])}) + "\n"
+                   for i in range(n))
+
+
+GATED = {
+    "data/r.jsonl": noise_rows(),
+    "dataset.yaml": """
+        apiVersion: llmops/v1
+        kind: Dataset
+        metadata: {name: reviews}
+        spec:
+          source: {path: data/r.jsonl}
+          columns: {text: string, label: string}
+          splits: {train: 0.7, eval: 0.3, seed: 1}
+        """,
+    "model.yaml": """
+        apiVersion: llmops/v1
+        kind: Model
+        metadata: {name: m}
+        spec:
+          base: {config: {architecture: bert, vocab_size: 256, hidden_size: 16, num_hidden_layers: 1,
+                          num_attention_heads: 2, intermediate_size: 32}}
+          task: sequence-classification
+          labels: [neg, pos]
+          finetune:
+            dataset: Dataset/reviews@train
+            method: full
+            training: {epochs: 1, learning_rate: 0.001, batch_size: 32, max_seq_len: 8, seed: 1}
+          resources: {num_cpus: 1}
+        """,
+    "gate.yaml": """
+        apiVersion: llmops/v1
+        kind: EvalGate
+        metadata: {name: quality}
+        spec:
+          model: Model/m
+          dataset: Dataset/reviews@eval
+          min_samples: 10
+          metrics:
+            - {metric: accuracy, min: 0.99}
+        """,
+    "deployment.yaml": """
+        apiVersion: llmops/v1
+        kind: Deployment
+        metadata: {name: m-api}
+        spec:
+          model: Model/m
+          requires: [EvalGate/quality]
+          serve: {route_prefix: /m, ray_actor_options: {num_cpus: 0.25}}
+        """,
+}
+
+
+def serve_apps(cluster) -> list[str]:
+    script = ("import ray\nfrom ray import serve\nray.init(address=%r, namespace='llmops', log_to_driver=False)\n"
+              "print(sorted(serve.status().applications))" % cluster.address)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **cluster.env()})
+    return [] if done.returncode else json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+@pytest.mark.slow
+def test_a_failed_gate_flipped_in_the_lock_deploys_nothing(tmp_path, ray_cluster):
+    repo = tmp_path / "repo"
+    write_project(repo / "specs", GATED)
+    git_repo(repo)
+    env = {**ray_cluster.env(), "LLMOPS_LOG_KEY": ""}
+    assert run_llmops("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo).returncode == 0
+
+    def apply():
+        return run_llmops("apply", "specs", "--yes", "--address", ray_cluster.address, cwd=repo, env=env)
+
+    first = apply()
+    assert first.returncode == 3, first.stdout + first.stderr
+    specs = repo / "specs"
+    lock = specs / LOCK_NAME
+    nodes = json.loads(lock.read_text())["nodes"]
+    assert nodes["EvalGate/quality:gate"]["metrics"]["passed"] is False and "Deployment/m-api:deploy" not in nodes
+    evaluation = json.loads((specs / "artifacts/evalgate/quality/evaluate/metrics.json").read_text())
+    assert evaluation["metrics"]["accuracy"] < 0.99
+    assert evaluation["model"]["md5"] == nodes["Model/m:finetune"]["outputs"]["artifacts/model/m/finetune"]
+    assert unvouched_entries(read_lock(specs)[0], all_records(read_log_bytes(specs))) == []
+
+    # The attack: flip passed in the lock. Plan and apply refuse the unvouched entry.
+    honest = lock.read_text()
+    flipped = honest.replace('"passed": false', '"passed": true')
+    lock.write_text(flipped)
+    refused = apply()
+    assert refused.returncode == 1 and "E303" in refused.stdout + refused.stderr
+    assert "metrics.passed differs" in refused.stdout + refused.stderr
+
+    # The careful attacker also appends a re-hashed record vouching for the flipped entry (no key set, so the chain
+    # holds): the verdict is re-derived from the evaluation in DVC's store, and the deployment is still refused.
+    flipped_entry = read_lock(specs)[0].nodes["EvalGate/quality:gate"]
+    log = read_log_bytes(specs)
+    last = all_records(log)[-1]
+    forged = {"kind": "landing", "run": "x", "who": "mallory", "when": "2026-01-01T00:00:00Z", "commit": None,
+              "plan_hash": "p", "nodes": {"EvalGate/quality:gate": {
+                  "fingerprint": flipped_entry.fingerprint, "status": "applied", "outputs": {},
+                  "metrics": flipped_entry.metrics, "entry": flipped_entry.digest, "previous": None}}}
+    (specs / APPLY_LOG_NAME).write_bytes(log + chain_record(forged, last["seq"] + 1, last["hash"]))
+    assert read_trusted_lock(specs, key=b"")[1] == []
+    (specs / "artifacts/evalgate/quality/evaluate/metrics.json").write_text(json.dumps({**evaluation, "metrics": {"accuracy": 1.0}}))
+    blocked = apply()
+    assert blocked.returncode == 3, blocked.stdout + blocked.stderr
+    assert "EvalGate/quality failed on this model" in blocked.stdout and "re-derived from its evaluation" in blocked.stdout
+    assert "Deployment/m-api:deploy" not in json.loads(lock.read_text())["nodes"]
+    assert "m-api" not in serve_apps(ray_cluster), "no Serve application started"
+
+
+def dataset_chain(length: int) -> dict[str, str]:
+    out = {"data/t.jsonl": "".join(f'{{"text": "ticket number {i}", "label": "a"}}\n' for i in range(20))}
+    for i in range(length):
+        source = "{path: data/t.jsonl}" if i == 0 else f"{{dataset: Dataset/d{i - 1:02}}}"
+        out[f"d{i:02}.yaml"] = textwrap.dedent(f"""
+            apiVersion: llmops/v1
+            kind: Dataset
+            metadata: {{name: d{i:02}}}
+            spec:
+              source: {source}
+              columns: {{text: string, label: string}}
+            """)
+    return out
+
+
+@pytest.mark.slow
+def test_an_apply_killed_after_a_node_landed_leaves_every_entry_vouched_for(tmp_path, ray_cluster):
+    repo, length = tmp_path / "repo", 8
+    write_project(repo / "specs", dataset_chain(length))
+    git_repo(repo)
+    env = {**os.environ, **ray_cluster.env(), "LLMOPS_LOG_KEY": KEY}
+    assert run_llmops("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo).returncode == 0
+    script = Path(sys.executable).with_name("llmops")
+    victim = subprocess.Popen([str(script), "apply", "specs", "--yes", "--address", ray_cluster.address], cwd=repo,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    specs = repo / "specs"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and victim.poll() is None:
+        if (specs / LOCK_NAME).exists() and len(read_lock(specs)[0].nodes) >= 2:
+            break
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(timeout=60) == -signal.SIGKILL
+    lock = read_lock(specs)[0]
+    assert 2 <= len(lock.nodes) < length, f"the kill landed after {len(lock.nodes)} nodes; the test needs it mid-apply"
+    log = read_log_bytes(specs)
+    assert verify_chain(log, KEY.encode(), final=False).ok
+    assert unvouched_entries(lock, all_records(log)) == [], "every lock entry is vouched for"
+    assert all(r.get("kind") == "landing" for r in all_records(log)), "killed: no closing record"
+    planned = run_llmops("plan", "specs", "--no-refresh", cwd=repo, env=env)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    resumed = run_llmops("apply", "specs", "--yes", "--address", ray_cluster.address, cwd=repo, env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert len(read_lock(specs)[0].nodes) == length
+    verified = run_llmops("audit", "verify", "specs", cwd=repo, env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert [r["result"] for r in all_records(read_log_bytes(specs)) if r.get("kind") == "apply"] == ["applied"]
