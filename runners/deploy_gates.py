@@ -17,7 +17,7 @@ from typing import Any
 
 from compiler.fingerprint import Fingerprint
 from compiler.gate import decide_gate
-from compiler.graph import GraphView
+from compiler.plan import GraphView
 from compiler.lockfile import Lock, LockEntry
 from compiler.project import Project
 from runners.dvc_store import Store
