@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 from compiler.compile import Compilation
 from compiler.fingerprint import Fingerprint
 from compiler.lockfile import Lock, LockEntry, read_lock
-from runners.apply_log import LogWriter
+from runners.apply_log import LogWriter, landing_record
 from runners.cluster import Cluster
 from runners.deploy_gates import gates_block, model_binding
 from runners.dvc_store import Store
@@ -162,18 +162,9 @@ class Applier:
         self._emit("finished", report.node, report)
 
     def _vouch(self, entries: dict[str, LockEntry | None], statuses: dict[str, str]) -> None:
-        """Append the landing record for entries about to be written (None: about to be deleted), before the lock write."""
-        nodes = {}
-        for nid, entry in entries.items():
-            before = self.lock.nodes.get(nid)
-            nodes[nid] = {"fingerprint": entry.fingerprint if entry else None, "status": statuses[nid],
-                          "action": self._actions.get(nid),
-                          "outputs": {k: v for k, v in (entry.outputs if entry else {}).items() if isinstance(v, str)},
-                          "metrics": entry.metrics if entry else {}, "entry": entry.digest if entry else None,
-                          "previous": before.digest if before else None}
-        self.log.append({"kind": "landing", "run": self.run_id, "who": self.who, "commit": self.commit,
-                         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "plan_hash": self.plan_hash,
-                         "nodes": nodes})
+        """Append the landing record for entries about to be written (None: deleted): before the lock write."""
+        self.log.append(landing_record(self.run_id, self.who, self.commit, self.plan_hash, entries, self.lock.nodes,
+                                       statuses, self._actions))
 
     def _land(self, landed: list[Landed]) -> None:
         """Version the folders of nodes that finished together, write them to the lock in one write, report them.

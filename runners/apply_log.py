@@ -63,6 +63,27 @@ class LogWriter:
         return stored
 
 
+def landing_record(run: str, who: str, commit: str | None, plan_hash: str, entries: dict[str, Any],
+                   before: dict[str, Any], statuses: dict[str, str], actions: dict[str, str]) -> dict[str, Any]:
+    """The write-ahead record for lock entries about to be written (an entry None: about to be deleted).
+
+    Each node carries the digest of its new entry (``entry``) and of the one it replaces
+    (``previous``): compiler/state_trust.py accepts either, as a crash may fall between
+    this record and the lock write.
+    """
+    import time
+
+    nodes = {}
+    for nid, entry in entries.items():
+        old = before.get(nid)
+        nodes[nid] = {"fingerprint": entry.fingerprint if entry else None, "status": statuses[nid], "action": actions.get(nid),
+                      "outputs": {k: v for k, v in (entry.outputs if entry else {}).items() if isinstance(v, str)},
+                      "metrics": entry.metrics if entry else {}, "entry": entry.digest if entry else None,
+                      "previous": old.digest if old else None}
+    return {"kind": "landing", "run": run, "who": who, "commit": commit, "plan_hash": plan_hash, "nodes": nodes,
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
 def append_record(root: Path, record: dict[str, Any], key: bytes | None = None) -> dict[str, Any]:
     """Append ``record`` to ``root``'s apply log (call under ``state_guard``); returns the stored record."""
     problems = check_record_fields(record)

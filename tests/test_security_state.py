@@ -309,7 +309,7 @@ GATED = {
         kind: Model
         metadata: {name: m}
         spec:
-          base: {config: {architecture: bert, vocab_size: 256, hidden_size: 16, num_hidden_layers: 1,
+          base: {config: {architecture: bert, vocab_size: 320, hidden_size: 16, num_hidden_layers: 1,
                           num_attention_heads: 2, intermediate_size: 32}}
           task: sequence-classification
           labels: [neg, pos]
