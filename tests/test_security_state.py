@@ -285,6 +285,20 @@ def test_a_pull_request_that_edits_the_lock_fails_policy_check_base_unless_waive
     assert missing.returncode == 1 and "names no commit" in missing.stderr
 
 
+def test_the_pr_workflow_fails_a_pull_request_that_edits_the_lock(tmp_path):
+    from tests.test_workflows import edit, run_pull_request
+
+    work, steps = run_pull_request(tmp_path, lambda specs: edit(specs / LOCK_NAME, '"accuracy": 0.91', '"accuracy": 0.99'))
+    policy = steps["policy"]
+    assert policy.outcome == "failure" and policy.exit_code == 1
+    results = json.loads((work / steps["Upload the policy findings to code scanning"].inputs["sarif_file"]).read_text())
+    [finding] = [r for r in results["runs"][0]["results"] if r["ruleId"] == LOCK_RULE]
+    assert finding["level"] == "error"
+    assert finding["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "specs/llmops.lock"
+    assert steps["plan"].outcome == "failure" and "E303" in steps["plan"].stdout + steps["plan"].stderr
+    assert "Policy check: **failed**" in (work / "comment.md").read_text()
+
+
 # ----------------------------------------------------------------------------- real Ray, DVC and torch
 def noise_rows(n: int = 120, seed: int = 5) -> str:
     """Texts that say nothing about their labels: no model reaches accuracy 0.99 on them."""
