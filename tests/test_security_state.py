@@ -167,6 +167,43 @@ def test_content_addressed_reads_check_the_bytes():
     assert listed_md5(listing, "other.json") is None and listed_md5(b"not json", "metrics.json") is None
 
 
+def test_an_evaluation_is_read_by_md5_and_an_altered_or_missing_object_is_refused(tmp_path):
+    """Real DVC: the bytes come from the object the md5 names, checked; the workspace copy is never read."""
+    from runners.dvc_store import Store, init_project
+    from runners.verified_read import Unverified, read_verified_file
+
+    root = tmp_path / "p"
+    git_repo(root)
+    init_project(root, str(tmp_path / "remote"))
+    folder = root / "artifacts/evalgate/quality/evaluate"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text('{"n": 40, "metrics": {"accuracy": 0.5}}\n')
+    store = Store(root)
+    try:
+        md5 = store.track(folder)
+        (folder / "metrics.json").unlink()  # what the workspace holds does not matter
+        (folder / "metrics.json").write_text('{"n": 40, "metrics": {"accuracy": 1.0}}\n')
+        assert json.loads(read_verified_file(store, md5, "metrics.json"))["metrics"]["accuracy"] == 0.5
+        with pytest.raises(Unverified, match="holds no verdict.json"):
+            read_verified_file(store, md5, "verdict.json")
+        listing = orjson.loads(Path(store.repo.cache.local.oid_to_path(md5)).read_bytes())
+        oid = next(e["md5"] for e in listing if e["relpath"] == "metrics.json")
+        for odb_root in (root / ".dvc/cache/files/md5", tmp_path / "remote/files/md5"):
+            target = odb_root / oid[:2] / oid[2:]
+            target.chmod(0o644)
+            target.write_text('{"n": 40, "metrics": {"accuracy": 1.0}}\n')
+        with pytest.raises(Unverified, match="does not hash to its md5: it was altered"):
+            read_verified_file(store, md5, "metrics.json")
+        for odb_root in (root / ".dvc/cache/files/md5", tmp_path / "remote/files/md5"):
+            (odb_root / md5[:2] / md5[2:]).unlink()
+        with pytest.raises(Unverified, match="hold no object"):
+            read_verified_file(store, md5, "metrics.json")
+        with pytest.raises(Unverified, match="not the md5 of a versioned folder"):
+            read_verified_file(store, "../../etc/passwd", "metrics.json")
+    finally:
+        store.close()
+
+
 # ----------------------------------------------------------------------------- the CLI, no Ray
 def cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     return run_llmops(*args, cwd=cwd, env={"LLMOPS_LOG_KEY": "", **env})
@@ -224,6 +261,13 @@ def test_a_forged_re_hashed_tail_fails_verify_plan_and_apply_with_the_key_set(vo
     for command in (["plan", ".", "--no-refresh"], ["apply", ".", "--yes"]):
         refused = cli(*command, cwd=vouched, LLMOPS_LOG_KEY=KEY)
         assert refused.returncode == 1 and "llmops.applies.jsonl:2:1: error[E304]" in refused.stdout + refused.stderr
+
+
+def test_plan_refuses_an_empty_array_of_nodes_instead_of_recreating_everything(vouched):
+    (vouched / LOCK_NAME).write_text('{"lock_version": 1, "nodes": []}\n')
+    planned = cli("plan", ".", "--no-refresh", cwd=vouched)
+    assert planned.returncode == 1 and "to create" not in planned.stdout
+    assert "llmops.lock:1:21: error[E302] lock file: nodes is an array" in planned.stdout + planned.stderr
 
 
 def test_a_saved_plan_whose_data_changed_is_refused_before_anything_runs(tmp_path):
