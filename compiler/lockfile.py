@@ -52,10 +52,14 @@ class LockEntry:
         """SHA-256 of the entry's canonical JSON: what an apply log record vouches for (compiler/state_trust.py).
 
         The same for an entry apply holds in memory and for the one parsed back from the
-        file, since both are what ``json`` writes and reads.
+        file: equal JSON values give equal canonical bytes.
         """
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        body = self.to_dict()
+        try:
+            raw = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # what orjson cannot write (an integer above 64 bits): the standard library, on both sides
+            raw = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+        return hashlib.sha256(raw).hexdigest()
 
 
 @dataclass(frozen=True)
