@@ -40,4 +40,5 @@ def _lock_problem(root: Path, raw: bytes) -> ChainProblem | None:
                       for item in found[:5])
     more = f" (+{len(found) - 5} more)" if len(found) > 5 else ""
     return ChainProblem("unvouched", f"{len(found)} {LOCK_NAME} entr{'ies' if len(found) > 1 else 'y'} no record "
-                                     f"vouches for: {shown}{more}")
+                                     f"vouches for: {shown}{more}; the log is intact, the lock was edited outside "
+                                     f"apply: restore it from git (git checkout -- {LOCK_NAME})")
