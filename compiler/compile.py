@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.fingerprint import Fingerprint
-from compiler.lockfile import Lock, read_lock
+from compiler.lockfile import Lock
 from compiler.plan import GraphView, Plan, plan_changes
 
 if TYPE_CHECKING:
@@ -70,7 +70,9 @@ def plan_against_lock(root: Path, graph: GraphView, prints: dict[str, Fingerprin
                       drift: Drift | None = None) -> tuple[Plan | None, list[Diagnostic]]:
     """Fingerprinted nodes (compiled now, or cached) against the lock, read from ``root`` unless given."""
     if lock is None:
-        lock, problems = read_lock(root)
+        from compiler.state_trust import read_trusted_lock
+
+        lock, problems = read_trusted_lock(root)  # shape, then every entry vouched for by the apply log
         if problems:
             return None, [*diagnostics, *problems]
     return plan_changes(graph, prints, lock, specs_digest, drift(lock) if drift else None), diagnostics

@@ -65,6 +65,9 @@ CODES: dict[str, str] = {
     # plan and lock (E3xx)
     "E300": "lock file unreadable",
     "E301": "lock file from a newer llmops",
+    "E302": "lock entry of the wrong shape",
+    "E303": "lock entry no apply log record vouches for",
+    "E304": "apply log not intact",
     # policies (P): built-in rules P0xx, user Policies P100, rules that cannot run P10x, waivers P2xx
     "P001": "production deployment without a gate",
     "P002": "model trained on pii data without redaction",

@@ -33,7 +33,7 @@ STEP_CODE_VERSIONS: dict[str, str] = {
     "prompt": "prompt/1",
     "import": "import/1",
     "finetune": "finetune/1",
-    "evaluate": "evaluate/1",
+    "evaluate": "evaluate/2",  # 2: metrics.json names the model it evaluated
     "gate": "gate/1",
     "deploy": "deploy/1",
 }

@@ -9,15 +9,24 @@ llmops.lock atomically, so an apply killed at any moment resumes without redoing
 nodes. Nodes that finish together are versioned and written together (one push, one lock
 write), so many small nodes do not pay the fixed costs one by one. A failure is the node's
 own message; a failed gate blocks what depends on it.
+
+Write-ahead: before each lock write, a ``landing`` record naming the entries about to be
+written goes to the apply log, so every lock entry is vouched for at every instant
+(compiler/state_trust.py), even when the run is killed. A deployment proceeds only on a
+verdict re-derived here from its gates' evaluations, read by md5 from DVC's store
+(runners/verified_read.py), never on the lock's ``passed``.
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +35,9 @@ from typing import Any, NamedTuple
 from compiler.compile import Compilation
 from compiler.fingerprint import Fingerprint
 from compiler.lockfile import Lock, LockEntry, read_lock
+from runners.apply_log import LogWriter, landing_record
 from runners.cluster import Cluster
+from runners.deploy_gates import gates_block, model_binding
 from runners.dvc_store import Store
 from runners.node_context import BOOKKEEPING_STEPS, STEP_MODULES, input_folders, node_context, step_cpus
 from runners.scheduling import plan_tasks
@@ -136,6 +147,10 @@ class Applier:
         self.report = ApplyReport()
         self.writer = LockWriter(self.project.root, read_lock(self.project.root)[0])  # under the state lock: only we write
         self.lock: Lock = self.writer.lock
+        self.log = LogWriter(self.project.root)  # raises ApplyLogBroken: nothing runs on a log that does not verify
+        self.run_id = uuid.uuid4().hex
+        self.plan_hash = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
+        self._actions = {c["node"]: c["action"] for c in plan["changes"]}
         self._dependents: dict[str, list[str]] = {}  # per node, the nodes waiting on it (set by _execute)
 
     # ----------------------------------------------------------------- bookkeeping
@@ -145,6 +160,11 @@ class Applier:
     def _finish(self, report: NodeReport) -> None:
         self.report.nodes.append(report)
         self._emit("finished", report.node, report)
+
+    def _vouch(self, entries: dict[str, LockEntry | None], statuses: dict[str, str]) -> None:
+        """Append the landing record for entries about to be written (None: deleted): before the lock write."""
+        self.log.append(landing_record(self.run_id, self.who, self.commit, self.plan_hash, entries, self.lock.nodes,
+                                       statuses, self._actions))
 
     def _land(self, landed: list[Landed]) -> None:
         """Version the folders of nodes that finished together, write them to the lock in one write, report them.
@@ -162,6 +182,7 @@ class Applier:
             outputs = {str(item.folder.relative_to(self.project.root)): md5, **item.extra_outputs}
             entries[item.node] = LockEntry(fp.value, node.step, str(node.resource), fp.code, fp.spec, fp.inputs, fp.data,
                                            outputs, _jsonable(item.result.metrics), applied_at, self.commit, self.who)
+        self._vouch(entries, {item.node: item.report.status for item in landed})  # write-ahead: the record first
         self.lock = self.writer.record(entries)
         for item in landed:
             self._finish(item.report)
@@ -211,6 +232,7 @@ class Applier:
                 app = (entry.outputs.get("serve") or {}).get("app") or entry.resource.split("/", 1)[1]
                 summary = f"Serve application {app} deleted" if teardown(app) else f"Serve application {app} was not running"
             self.store.forget(self.store.artifact_dir(entry.resource, entry.step))
+            self._vouch({nid: None}, {nid: "deleted"})
             self.lock = self.writer.forget(nid)
             self._finish(NodeReport(nid, entry.step, "deleted", summary, seconds=time.perf_counter() - started))
 
@@ -307,6 +329,8 @@ class Applier:
             resources = step_cpus(self.project, node)
             tmp = self._temp_dir(nid)
             ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, resources["num_cpus"])
+            if node.step == "evaluate":  # metrics.json names the model it evaluated (runners/deploy_gates.py)
+                ctx.extra["evaluated_model"] = model_binding(self.project, self.graph, self.prints, self.lock, self.store, nid)
             jobs.append((STEP_MODULES[node.step], ctx))
             members.append(Attempt(nid, tmp, attempt, time.perf_counter() if started is None else started))
             self._emit("started", nid)
@@ -371,20 +395,8 @@ class Applier:
                                       attempts=1), {"serve": serve})])
 
     def _gates_block(self, nid: str) -> str | None:
-        """Why a deployment may not proceed: a required gate that has not passed on this exact model."""
-        spec = self.project.resources[self.graph.nodes[nid].resource].spec
-        model_node = next((d for d in self.graph.nodes[nid].inputs if d.startswith(f"{spec.model}:")), None)
-        for gate in spec.requires:
-            gate_entry = self.lock.nodes.get(f"{gate}:gate")
-            eval_entry = self.lock.nodes.get(f"{gate}:evaluate")
-            if gate_entry is None or gate_entry.fingerprint != self.prints[f"{gate}:gate"].value:
-                return f"{gate} has not judged the current model"
-            if model_node and (eval_entry is None or eval_entry.inputs.get(model_node) != self.prints[model_node].value):
-                return f"{gate} evaluated another version of {spec.model}"
-            gate_spec = self.project.resources[gate.resource].spec
-            if not gate_entry.metrics.get("passed") and gate_spec.on_fail == "block":
-                return f"{gate} failed on this model"
-        return None
+        """Why a deployment may not proceed: a required gate whose verdict, re-derived from its evaluation, is not pass."""
+        return gates_block(self.project, self.graph, self.prints, self.lock, self.store, nid)
 
 
 def _jsonable(value: Any) -> Any:

@@ -50,7 +50,7 @@ def test_classifier_metrics_slices_predictions_and_confusion_matrix(tmp_path, cl
     rows = ticket_rows(30, seed=5)
     out, result = evaluate(tmp_path, classifier, spec, rows)
     body = json.loads((out / "metrics.json").read_text())
-    assert set(body) == {"task", "labels", "n", "metrics", "slices", "counts"}
+    assert set(body) == {"task", "labels", "n", "metrics", "slices", "counts", "model"}  # model: what was evaluated
     assert body["task"] == "sequence-classification" and body["labels"] == LABELS and body["n"] == 30
     assert set(body["metrics"]) == {"accuracy", "f1_macro", "latency_p95_ms"}  # only what the gate names, plus accuracy
     assert body["metrics"]["accuracy"] >= 0.8 and body["metrics"]["latency_p95_ms"] > 0

@@ -14,11 +14,12 @@ import pytest
 
 from compiler import compile_project, plan_cache, plan_project
 from compiler.fingerprint import fingerprint_graph
-from compiler.lockfile import Lock, LockEntry
+from compiler.lockfile import LockEntry
 from compiler.plan_cache import cache_path, plan_path
 from compiler.render.plan import render_plan_json
 from tests.conftest import REPO, run_llmops, write_project
 from tests.projects import BASE, files
+from tests.state_helpers import write_vouched_lock
 
 HEAVY = ("pydantic", "llmops_spec", "jinja2", "ruamel")
 
@@ -56,7 +57,7 @@ def write_lock(root: Path) -> None:
     prints = fingerprint_graph(compilation.project, compilation.graph)
     nodes = {nid: LockEntry(fp.value, fp.step, str(compilation.graph.nodes[nid].resource), fp.code, fp.spec, fp.inputs,
                             fp.data) for nid, fp in prints.items()}
-    (root / "llmops.lock").write_text(Lock(nodes).to_json())
+    write_vouched_lock(root, nodes)  # as apply writes it: every entry vouched for by the apply log
 
 
 def edit(root: Path, name: str, old: str, new: str) -> None:
@@ -69,9 +70,10 @@ def edit(root: Path, name: str, old: str, new: str) -> None:
 def change_lock_entry(root: Path) -> None:
     write_lock(root)
     body = json.loads((root / "llmops.lock").read_text())
-    body["nodes"]["Model/clf:finetune"]["fingerprint"] = "0" * 32
-    body["nodes"]["Model/clf:finetune"]["spec"]["finetune"]["lora"]["r"] = 2
-    (root / "llmops.lock").write_text(json.dumps(body))
+    entry = body["nodes"]["Model/clf:finetune"]
+    entry["fingerprint"] = "0" * 32
+    entry["spec"]["finetune"]["lora"]["r"] = 2
+    write_vouched_lock(root, {"Model/clf:finetune": LockEntry(**entry)}, replace=False)  # as another apply would
 
 
 EDITS: dict[str, Callable[[Path], None]] = {

@@ -16,7 +16,9 @@ import pytest
 
 from conftest import EXAMPLE, git_repo, run_llmops
 from local_actions import LOCAL_ACTION, LocalRunner, StepRun, load_yaml, path_filter_matches
+from compiler.lockfile import LockEntry
 from llmops_cli.main import COMMANDS
+from tests.state_helpers import write_vouched_lock
 
 REPO = Path(__file__).resolve().parent.parent
 ACTION = REPO / LOCAL_ACTION / "action.yml"
@@ -215,7 +217,7 @@ def measured_lock(seed: Path) -> None:
              "outputs": {}, "applied_at": "2026-11-01T00:00:00Z", "commit": "a" * 40, "applied_by": "CI <ci@example.com>"}
     nodes = {"EvalGate/ticket-quality:evaluate": {**entry, "step": "evaluate", "code": "evaluate/1", "metrics": metrics},
              "EvalGate/ticket-quality:gate": {**entry, "step": "gate", "code": "gate/1", "metrics": {"passed": True, **metrics}}}
-    (seed / "specs/llmops.lock").write_text(json.dumps({"lock_version": 1, "nodes": nodes}, indent=2) + "\n")
+    write_vouched_lock(seed / "specs", {nid: LockEntry(**entry) for nid, entry in nodes.items()})  # as apply writes it
 
 
 def run_pull_request(root: Path, change) -> tuple[Path, dict[str, StepRun]]:

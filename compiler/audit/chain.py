@@ -6,6 +6,12 @@ own hash, number ``seq`` one after the other, and name the previous record's has
 but at the very end. ``verify_against_commits`` closes the rest: every version of the log
 committed to git must be a prefix of the current one, so cutting the tail, or rewriting
 the whole chain with fresh hashes, shows against the last commit that held the records.
+
+What neither can catch, a record appended at the tail with correct hashes, the signing
+key closes: with ``LLMOPS_LOG_KEY`` set, every record from the first signed one on must
+carry a valid ``sig`` (an HMAC only a holder of the key can make), and the log must end
+with a signed record. Records before the first signed one are a log's unsigned past,
+pinned by the signed record whose chain covers them (docs/audit.md).
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.audit.applylog import APPLY_LOG_VERSION, CHAIN_FIELDS, GENESIS, LogLine, record_hash, split_lines
+from compiler.audit.applylog import (APPLY_LOG_VERSION, CHAIN_FIELDS, GENESIS, LOG_KEY_ENV, LogLine, record_hash,
+                                     signature_ok, split_lines)
 
-HOW = ("edited", "deleted", "inserted", "reordered", "truncated", "unsupported")
+HOW = ("edited", "deleted", "inserted", "reordered", "truncated", "unsupported", "unsigned", "forged", "unvouched")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +82,32 @@ def _out_of_place(lines: list[LogLine], index: int, expected: int, seen: dict[in
                         forged.number, seq)
 
 
-def verify_chain(raw: bytes) -> ChainReport:
-    """Check the log's bytes on their own; the report names the first problem found."""
+def _signature_problem(line: LogLine, seq: int, key: bytes, signed_since: int | None) -> ChainProblem | None:
+    """Why a record fails the key: a signature that does not verify, or none after signed records."""
+    record = line.record
+    assert record is not None
+    if "sig" in record:
+        if signature_ok(record, key):
+            return None
+        return ChainProblem("forged", f"record {seq} (line {line.number}) has a signature that does not verify with "
+                                      f"{LOG_KEY_ENV}: it was not written by an apply holding the key", line.number, seq)
+    if signed_since is not None:
+        return ChainProblem("unsigned", f"record {seq} (line {line.number}) carries no signature, but {LOG_KEY_ENV} is set "
+                                        f"and records from {signed_since} on are signed: it was not written by apply",
+                            line.number, seq)
+    return None
+
+
+def verify_chain(raw: bytes, key: bytes | None = None, final: bool = True) -> ChainReport:
+    """Check the log's bytes on their own; the report names the first problem found.
+
+    With ``key``, signatures are checked too; ``final`` also asks that the log end with a
+    signed record (``verify``; apply, about to append a signed record, asks less).
+    """
     lines = split_lines(raw)
     prev, expected = GENESIS, 1
     seen: dict[int, LogLine] = {}
+    signed_since: int | None = None
     for index, line in enumerate(lines):
         record = line.record
         if record is None:
@@ -109,8 +137,19 @@ def verify_chain(raw: bytes) -> ChainReport:
                 problem = ChainProblem("edited", f"record {expected - 1} (line {before.number}) was changed and re-hashed: "
                                                  f"record {seq} recorded another hash for it", before.number, expected - 1)
             return ChainReport(expected - 1, prev, problem)
+        if key is not None:
+            problem = _signature_problem(line, seq, key, signed_since)
+            if problem is not None:
+                return ChainReport(expected - 1, prev if expected > 1 else None, problem)
+            if signed_since is None and "sig" in record:
+                signed_since = seq
         seen[seq] = line
         prev, expected = record["hash"], expected + 1
+    if key is not None and final and lines and "sig" not in (lines[-1].record or {}):
+        last = lines[-1]
+        return ChainReport(expected - 2, None, ChainProblem(
+            "unsigned", f"the last record ({expected - 1}, line {last.number}) carries no signature, but {LOG_KEY_ENV} "
+                        "is set: a log apply signs ends with a signed record", last.number, expected - 1))
     return ChainReport(expected - 1, prev if expected > 1 else None, None)
 
 
@@ -154,9 +193,9 @@ def verify_against_commits(raw: bytes, committed: list[tuple[str, bytes]]) -> Ch
     return None
 
 
-def verify_log(raw: bytes, committed: list[tuple[str, bytes]]) -> ChainReport:
+def verify_log(raw: bytes, committed: list[tuple[str, bytes]], key: bytes | None = None) -> ChainReport:
     """Both checks; the chain's own problems come first, as they name the exact line."""
-    report = verify_chain(raw)
+    report = verify_chain(raw, key)
     if report.problem is not None:
         return ChainReport(report.records, report.head, report.problem, len(committed))
     return ChainReport(report.records, report.head, verify_against_commits(raw, committed), len(committed))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from compiler.diagnostics import Diagnostic
 from compiler.policy.builtin import BUILTIN_NAMES
+from compiler.policy.state_diff import STATE_RULES
 from compiler.project import Project
 from compiler.resources import Resource
 from compiler.suggest import closest
@@ -23,8 +24,8 @@ def check_references(project: Project) -> list[Diagnostic]:
             path = ("spec", *where)
             target = project.resources.get(ref.resource)
             if target is None:
-                if ref.kind == "Policy" and ref.name in BUILTIN_NAMES:
-                    continue  # a Waiver may name a rule of the built-in pack
+                if ref.kind == "Policy" and (ref.name in BUILTIN_NAMES or ref.name in STATE_RULES):
+                    continue  # a Waiver may name a rule of the built-in pack, or a state-file rule (--base)
                 found.append(_unknown(project, resource, path, ref, names_by_kind))
                 continue
             if ref.output is None or target.spec is None:

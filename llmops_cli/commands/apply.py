@@ -69,7 +69,7 @@ def command(ctx: click.Context, target: Path | None, project_path: Path | None, 
             click.echo("Nothing applied.")
             ctx.exit(0)
         saved = plan.to_dict()
-    freshness = _fresh(ctx, saved, compilation, lock)
+    freshness = _fresh(ctx, saved, compilation, lock, prints)
     if not any(c["action"] != "no-op" and c["node"] not in freshness.done for c in saved["changes"]):
         click.echo("No changes. Nothing to apply.")
         ctx.exit(0)
@@ -93,6 +93,7 @@ def _check_policies(ctx: click.Context, compilation: Any) -> dict[str, Any]:
 def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: dict[str, Any], freshness: Any,
            address: str | None, num_cpus: int | None, policy: dict[str, Any]) -> int:
     from runners.apply import Applier
+    from runners.apply_log import ApplyLogBroken
     from runners.cluster import connect, existing, start_local
     from runners.dvc_store import Store
     from runners.state import StateLocked, state_guard
@@ -114,7 +115,7 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
     progress = Progress(saved)
     try:
         with state_guard(root):
-            freshness = _fresh(ctx, saved, compilation, _read_lock(ctx, root))  # again: an apply may have ended since
+            freshness = _fresh(ctx, saved, compilation, _read_lock(ctx, root), prints)  # again: an apply may have ended since
             cluster = existing(address) if address else start_local(root, num_cpus)
             progress.note(f"Ray: {'cluster ' + address if address else 'local cluster ' + cluster.address}")
             cluster = connect(cluster)
@@ -124,6 +125,8 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
             _log(root, saved, applier, report, policy)
     except StateLocked as exc:
         _fail(ctx, f"another apply is running: {exc}", "wait for it to finish; applies never overlap")
+    except ApplyLogBroken as exc:
+        _fail(ctx, f"{exc}; nothing was applied", exc.hint)
     except NodeFailed as exc:
         _fail(ctx, exc.message, exc.hint)
     finally:
@@ -133,55 +136,53 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
 
 
 def _read_lock(ctx: click.Context, root: Path) -> Any:
-    """llmops.lock, or its located problems printed and exit 1."""
-    from compiler.lockfile import read_lock
+    """llmops.lock, every entry vouched for by the apply log, or its located problems printed and exit 1."""
+    from compiler.state_trust import read_trusted_lock
 
-    lock, problems = read_lock(root)
+    lock, problems = read_trusted_lock(root)
     if problems:
         print_diagnostics(rebase(problems, root), "text")
         ctx.exit(1)
     return lock
 
 
-def _fresh(ctx: click.Context, saved: dict[str, Any], compilation: Any, lock: Any) -> Any:
-    """The plan's freshness against ``lock``; a stale plan is refused (exit 1)."""
+def _fresh(ctx: click.Context, saved: dict[str, Any], compilation: Any, lock: Any, prints: dict[str, Any]) -> Any:
+    """The plan's freshness against ``lock`` and the fingerprints recomputed now; a stale plan is refused (exit 1)."""
     from compiler.plan_freshness import check_fresh
 
-    freshness = check_fresh(saved, compilation.project.specs_digest, lock)
+    freshness = check_fresh(saved, compilation.project.specs_digest, lock, {nid: fp.value for nid, fp in prints.items()})
     if not freshness.fresh:
         _fail(ctx, f"refusing a stale plan: {freshness.reason}", freshness.hint)
     return freshness
 
 
 def _log(root: Path, saved: dict[str, Any], applier: Any, report: Any, policy: dict[str, Any]) -> None:
-    """Append this apply to the tamper-evident apply log (when the audit module is installed)."""
-    import hashlib
+    """Close the run in the apply log: its result, gates, verdicts, and every node it names as the lock now holds it.
 
-    from runners.apply_log import ApplyLogBroken, append_record
-
-    plan_hash = hashlib.sha256(json.dumps(saved, sort_keys=True).encode()).hexdigest()
+    Each lock write was already vouched for by a landing record (runners/apply.py); this
+    record carries the run's result for the audit commands.
+    """
     nodes = {}
     for item in report.nodes:
         entry = applier.lock.nodes.get(item.node)
         nodes[item.node] = {"fingerprint": entry.fingerprint if entry else None, "status": item.status,
                             "action": next((c["action"] for c in saved["changes"] if c["node"] == item.node), None),
                             "outputs": {k: v for k, v in (entry.outputs if entry else {}).items() if isinstance(v, str)},
-                            "metrics": entry.metrics if entry else {}}
+                            "metrics": entry.metrics if entry else {}, "entry": entry.digest if entry else None}
     gates = {}
     for item in report.nodes:
         if item.step == "gate":
             entry = applier.lock.nodes.get(item.node)
             passed = bool(entry and entry.metrics.get("passed")) and item.status in ("applied", "already-applied")
             gates[item.node.rsplit(":", 1)[0]] = {"passed": passed, "verdict": item.summary or item.error}
-    record = {"who": applier.who, "when": _now(), "commit": applier.commit, "plan_hash": plan_hash, "nodes": nodes,
-              "gates": gates, "policy": policy.get("summary", {}), "waivers": policy.get("waivers", []),
-              "result": report.result}
+    record = {"kind": "apply", "run": applier.run_id, "who": applier.who, "when": _now(), "commit": applier.commit,
+              "plan_hash": applier.plan_hash, "nodes": nodes, "gates": gates, "policy": policy.get("summary", {}),
+              "waivers": policy.get("waivers", []), "result": report.result}
     try:
-        append_record(root, record)
-    except ApplyLogBroken as exc:
-        click.echo(f"warning: this apply was not logged: {exc}", err=True)
-        if getattr(exc, "hint", None):
-            click.echo(f"  hint: {exc.hint}", err=True)
+        applier.log.append(record)
+    except OSError as exc:
+        click.echo(f"warning: the end of this apply was not logged: {exc}", err=True)
+        click.echo("  hint: every node it landed is logged; free disk space before the next apply", err=True)
 
 
 def _now() -> str:

@@ -125,9 +125,11 @@ def exit_code(report: Any, valid: bool, fail_on: str) -> int:
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Judge waiver expiry as of this day (default: today, UTC).")
 @click.option("--no-cache", is_flag=True, help="Parse every file afresh.")
+@click.option("--base", "base", metavar="REV",
+              help="Also fail when llmops.lock or the apply log differ from git revision REV (a pull request's base).")
 @click.pass_context
 def check(ctx: click.Context, path: Path | None, fmt: str, out: Path | None, fail_on: str,
-          today: dt.datetime | None, no_cache: bool) -> None:
+          today: dt.datetime | None, no_cache: bool, base: str | None) -> None:
     """Check every spec under PATH against the built-in pack and the project's Policies.
 
     Exit 0 when no unwaived finding reaches --fail-on (default: error), 1 when one does
@@ -141,6 +143,8 @@ def check(ctx: click.Context, path: Path | None, fmt: str, out: Path | None, fai
     compilation = compile_project(path or default_path(), use_cache=not no_cache)
     root = compilation.project.root
     report = check_policies(compilation, today.date() if today else None)
+    if base is not None:
+        report = _with_state_findings(ctx, report, compilation, base)
     if fmt == "text" and compilation.diagnostics:
         print_diagnostics(rebase(compilation.diagnostics, root), "text", summary=False)
         if not compilation.ok:
@@ -157,6 +161,25 @@ def check(ctx: click.Context, path: Path | None, fmt: str, out: Path | None, fai
     if fmt == "text" or out is not None:
         click.echo(f"policy: {report.summary()}", err=True)
     ctx.exit(exit_code(report, compilation.ok, fail_on))
+
+
+def _with_state_findings(ctx: click.Context, report: Any, compilation: Any, base: str) -> Any:
+    """The report plus the state-file findings against ``base`` (compiler/policy/state_diff.py)."""
+    from compiler.audit.git import GitError
+    from compiler.policy.state_diff import lock_changes, log_changes, read_state, state_at, state_findings
+    from compiler.policy.waivers import load_waivers
+
+    root = compilation.project.root
+    try:
+        (lock_then, log_then), (lock_now, log_now) = state_at(root, base), read_state(root)
+    except GitError as exc:
+        click.echo(f"error: {exc}", err=True)
+        if exc.hint:
+            click.echo(f"  hint: {exc.hint}", err=True)
+        ctx.exit(EXIT_FAILED)
+    changes = lock_changes(lock_then, lock_now) + log_changes(log_then, log_now)
+    found = state_findings(changes, load_waivers(compilation.project), report.today, base)
+    return replace(report, findings=(*report.findings, *found))
 
 
 def plan_section(path: Path, specs_digest: str, fmt: str, use_cache: bool = True, compilation: Any = None) -> str:

@@ -1,7 +1,8 @@
 """The evaluate step of an EvalGate: the model's answers on the gate's dataset, scored.
 
 Writes ``metrics.json`` (read by the gate step; shape in runners/modeling/evaluation.py and
-docs/artifacts.md), ``predictions.jsonl`` (one line per row) and, for a classifier,
+docs/artifacts.md; ``model`` names the model evaluated, its node, fingerprint and artifact
+md5, as the driver pinned it: a deployment serves only that model, runners/deploy_gates.py), ``predictions.jsonl`` (one line per row) and, for a classifier,
 ``confusion_matrix.png``. Inputs are built as the model was trained: the gate's prompt
 when it names one, else the model's training prompt, else the model's text column.
 Answers come from the same Predictor that serves (int8 applied when the model asks for it),
@@ -54,6 +55,7 @@ def run(ctx: StepContext) -> StepResult:
                      latencies.get(i), losses[i] if losses else None)
               for i, (e, prediction) in enumerate(zip(examples, predictions))]
     body = report(manifest.task, manifest.labels, wanted, scored)
+    body["model"] = ctx.extra.get("evaluated_model") or {}
     _write(ctx, body, examples, scored, manifest)
     shown = ", ".join(f"{k} {v:.4g}" for k, v in body["metrics"].items())
     return StepResult(metrics={"n": body["n"], **body["metrics"], "rows_per_second": _rate(len(texts), batch_seconds),

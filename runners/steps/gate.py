@@ -16,7 +16,8 @@ def run(ctx: StepContext) -> StepResult:
         raise NodeFailed(f"{ctx.resource}: cannot read the evaluation {source.name}: {exc}", retryable=False) from None
     baseline = ctx.extra.get("baseline")
     verdict = decide_gate(ctx.spec, evaluation, baseline)
-    body = {**verdict.to_dict(), "baseline": ctx.extra.get("baseline_source"), "on_fail": ctx.spec.on_fail}
+    body = {**verdict.to_dict(), "baseline": ctx.extra.get("baseline_source"), "on_fail": ctx.spec.on_fail,
+            "model": evaluation.get("model")}  # the model judged; apply re-derives this verdict before a deployment
     # a plain write: ctx.out is a temp folder that apply renames into place once the step succeeds
     (ctx.out / "verdict.json").write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8", newline="\n")
     metrics = {"passed": verdict.passed, "n": verdict.n, **evaluation.get("metrics", {})}
