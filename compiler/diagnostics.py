@@ -19,6 +19,7 @@ CODES: dict[str, str] = {
     "E002": "file is binary",
     "E003": "file is not valid UTF-8",
     "E004": "file too large",
+    "E005": "not a regular file",
     "E010": "YAML syntax error",
     "E011": "tab used for indentation",
     "E012": "duplicate key",
@@ -55,6 +56,8 @@ CODES: dict[str, str] = {
     "E223": "column not declared",
     "E230": "gate evaluates another model",
     "E231": "CEL syntax error",
+    "E240": "model package is not an installed distribution",
+    "E241": "model folder holds code",
     # plan and lock (E3xx)
     "E300": "lock file unreadable",
     "E301": "lock file from a newer llmops",

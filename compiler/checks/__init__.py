@@ -6,12 +6,13 @@ from compiler.checks.cel_rules import check_cel
 from compiler.checks.columns import check_columns
 from compiler.checks.datasets import check_datasets
 from compiler.checks.deployments import check_deployments
+from compiler.checks.model_bases import check_model_bases
 from compiler.checks.prompts import check_prompts
 from compiler.checks.references import check_references
 from compiler.diagnostics import Diagnostic
 from compiler.project import Project
 
-CHECKS = (check_references, check_datasets, check_columns, check_prompts, check_deployments, check_cel)
+CHECKS = (check_references, check_datasets, check_model_bases, check_columns, check_prompts, check_deployments, check_cel)
 
 
 def check_project(project: Project) -> list[Diagnostic]:

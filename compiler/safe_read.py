@@ -1,0 +1,98 @@
+"""Reading a file of the checkout: inside the repository, a regular file, and at most a capped size.
+
+Everything in a pull request is untrusted, symlinks and special files included. So every
+file llmops reads from a checkout (spec files, ``.dvc`` files, data, model configs, the
+source lines a diagnostic shows) is opened here:
+
+- the path is confined to the project root after resolving symlinks (compiler/paths.py),
+  and opened with ``O_NOFOLLOW``, so a link swapped in after the check is not followed;
+- with ``O_NONBLOCK``, so opening a FIFO returns at once instead of waiting for a writer;
+- ``fstat`` on the open descriptor must say regular file: a FIFO, a device (``/dev/zero``)
+  or a folder is refused before a byte is read;
+- the size is checked before reading, and at most ``cap + 1`` bytes are read, so a file
+  that grows while it is read is refused too, not read until memory runs out.
+
+A refusal is a ``ReadRefused`` with a diagnostic code, a message that names no content of
+the file, and a hint; callers turn it into a located Diagnostic or a node's NodeFailed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+from compiler.paths import real_inside
+
+MAX_SPEC_BYTES = 2 * 1024 * 1024     # a spec file, a .dvc file, a model's config: text a person writes
+MAX_DATA_FILE_BYTES = 2 * 1024**3    # one data file read into memory (DVC-tracked data larger than this: split it)
+
+_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+class ReadRefused(Exception):
+    """A file llmops will not read. ``message`` completes "<file> ..."; it never quotes the file."""
+
+    def __init__(self, code: str, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+
+def confined(root: Path | str, path: Path | str) -> str:
+    """The real path of ``path`` (absolute, or relative to ``root``), refused when it leaves ``root``."""
+    target = real_inside(str(root), str(path))
+    if target is None:
+        raise ReadRefused("E221", "leads out of the repository (a symlink or a path outside it)",
+                          "keep the file inside the repository as a regular file, not a link to elsewhere")
+    return target
+
+
+def open_regular(path: Path | str, cap: int | None, root: Path | str | None = None) -> BinaryIO:
+    """``path`` opened for reading, binary, once it is known to be a regular file of at most ``cap`` bytes.
+
+    With ``root``, the path is confined to it first; without, a symlink as the last component is refused.
+    """
+    target = confined(root, path) if root is not None else str(path)
+    try:
+        fd = os.open(target, _FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ReadRefused("E221", "is a symlink, which is not followed here",
+                              "keep the file in the repository as a regular file") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+            raise ReadRefused("E005", f"is {kind}, not a regular file",
+                              "only regular files are read: replace it with a file, or remove it")
+        if cap is not None and info.st_size > cap:
+            raise too_large(info.st_size, cap)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: Path | str, cap: int, root: Path | str | None = None) -> bytes:
+    """The bytes of ``path`` (see ``open_regular``): at most ``cap``, refused when there are more."""
+    with open_regular(path, cap, root) as handle:
+        data = handle.read(cap + 1)
+    if len(data) > cap:  # it grew after fstat
+        raise too_large(None, cap)
+    return data
+
+
+def too_large(size: int | None, cap: int) -> ReadRefused:
+    """The refusal of a file above ``cap`` bytes (``size`` None: it grew past the cap while being read)."""
+    said = f"is {size:,} bytes" if size is not None else "grew while being read"
+    return ReadRefused("E004", f"{said}, above the limit of {cap:,} bytes",
+                       "keep large data out of this file: reference it by path and version it with DVC")
