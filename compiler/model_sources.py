@@ -60,7 +60,7 @@ def package_model(package: str, root: Path | None) -> PackageModel:
     top = os.path.realpath(root) if root is not None else None
     found = next(iter(distributions(name=package, path=_search_path(top))), None)
     if found is None:
-        raise SourceRefused("E240", f"the model package {package} is not an installed distribution",
+        raise SourceRefused("E240", f"the model package {package} is not installed (no distribution of that name outside the repository)",
                             _INSTALL_HINT.format(name=package))
     shipped = sorted((f for f in found.files or () if f.name == "config.json" and f.parent.name == "model"),
                      key=lambda f: (len(f.parts), str(f)))
