@@ -359,3 +359,19 @@ def test_an_interrupted_finetune_leaves_nothing_git_sees_and_the_next_apply_clea
     assert not left.exists(), "the next apply cleared what the interrupted one left"
     assert not list(scratch.iterdir())
     assert (repo / "specs" / "artifacts" / "model" / "m" / "finetune" / "model").is_dir()
+
+
+def test_transformers_is_never_allowed_to_run_a_models_own_code(tmp_path):
+    """The runners' loader itself, on a folder no check saw: auto_map classes are refused, not imported."""
+    from runners.modeling.loading import model_from_folder
+
+    marker = tmp_path / "ran"
+    folder = write_project(tmp_path / "evil", {
+        "config.json": '{"model_type": "evil", "architectures": ["EvilModel"], "auto_map": '
+                       '{"AutoConfig": "configuration_evil.EvilConfig", "AutoModelForCausalLM": "modeling_evil.EvilModel"}}\n',
+        "configuration_evil.py": f"open({str(marker)!r}, 'w').write('ran')\n",
+        "modeling_evil.py": f"open({str(marker)!r}, 'w').write('ran')\n",
+    })
+    with pytest.raises(NodeFailed, match="custom code"):
+        model_from_folder(folder, "causal-lm", None, "path evil")
+    assert not marker.exists()
