@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from compiler.paths import walk_inside
-from compiler.safe_read import MAX_SPEC_BYTES, ReadRefused, open_regular, read_regular
+from compiler.safe_read import MAX_SPEC_BYTES, MAX_STATE_BYTES, ReadRefused, open_regular, read_regular
 from compiler.yaml_source import decode, parse_documents
 
 
@@ -46,9 +46,11 @@ class HashCache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / ".llmops" / "cache" / "hashes.json"
-        try:
-            self.entries: dict[str, list] = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+        try:  # not through a link, a FIFO or /dev/zero (compiler/safe_read.py)
+            self.entries: dict[str, list] = json.loads(read_regular(self.path, MAX_STATE_BYTES))
+        except (OSError, ValueError, ReadRefused):
+            self.entries = {}
+        if not isinstance(self.entries, dict):
             self.entries = {}
         self.dirty = False
 

@@ -28,6 +28,7 @@ from compiler.paths import real_inside
 
 MAX_SPEC_BYTES = 2 * 1024 * 1024     # a spec file, a .dvc file, a model's config: text a person writes
 MAX_DATA_FILE_BYTES = 2 * 1024**3    # one data file read into memory (DVC-tracked data larger than this: split it)
+MAX_STATE_BYTES = 256 * 1024**2      # llmops' own state and caches (the lock, a hash cache): machine-written, large
 
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 

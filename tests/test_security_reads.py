@@ -233,6 +233,10 @@ def test_a_fifo_spec_does_not_hang_validate_plan_or_fmt(tmp_path):
         done = cli(*command, cwd=repo, timeout=60)  # before: blocked in open() forever
         assert done.returncode == 1, (command, done.stdout, done.stderr)
         assert "a named pipe (FIFO), not a regular file" in done.stdout + done.stderr
+    (repo / "pipe.yaml").unlink()
+    os.mkfifo(repo / "llmops.lock")  # the lock is read by plan from the checkout too
+    done = cli("plan", ".", cwd=repo, timeout=60)
+    assert done.returncode == 1 and "E300" in done.stdout and "a named pipe (FIFO)" in done.stdout, done.stdout
     data = write_project(tmp_path / "data", {"d.yaml": DATASET.format(path="rows.txt", fmt="text")})
     os.mkfifo(data / "rows.txt")
     done = cli("validate", ".", cwd=data, timeout=60)
