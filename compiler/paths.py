@@ -43,11 +43,12 @@ def _realpath(path: str) -> str:
     folder, leaf = os.path.split(path)
     if leaf in ("", ".", "..") or os.path.islink(path):
         return os.path.realpath(path)
-    return os.path.join(_realpath_folder(folder), leaf)
+    return os.path.join(real_folder(folder), leaf)
 
 
 @lru_cache(maxsize=4096)
-def _realpath_folder(folder: str) -> str:
+def real_folder(folder: str) -> str:
+    """``os.path.realpath(folder)``, remembered for the run (a checkout does not change under a run)."""
     return os.path.realpath(folder)
 
 

@@ -24,7 +24,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from compiler.paths import real_inside
+from compiler.paths import is_within, real_folder, real_inside
 
 MAX_SPEC_BYTES = 2 * 1024 * 1024     # a spec file, a .dvc file, a model's config: text a person writes
 MAX_DATA_FILE_BYTES = 2 * 1024**3    # one data file read into memory (DVC-tracked data larger than this: split it)
@@ -50,8 +50,7 @@ def confined(root: Path | str, path: Path | str) -> str:
     """The real path of ``path`` (absolute, or relative to ``root``), refused when it leaves ``root``."""
     target = real_inside(str(root), str(path))
     if target is None:
-        raise ReadRefused("E221", "leads out of the repository (a symlink or a path outside it)",
-                          "keep the file inside the repository as a regular file, not a link to elsewhere")
+        raise _outside()
     return target
 
 
@@ -60,14 +59,32 @@ def open_regular(path: Path | str, cap: int | None, root: Path | str | None = No
 
     With ``root``, the path is confined to it first; without, a symlink as the last component is refused.
     """
-    target = confined(root, path) if root is not None else str(path)
+    fd, _ = _open_checked(path, cap, root)
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: Path | str, cap: int, root: Path | str | None = None) -> bytes:
+    """The bytes of ``path`` (see ``open_regular``): at most ``cap``, refused when there are more."""
+    fd, size = _open_checked(path, cap, root)
     try:
-        fd = os.open(target, _FLAGS)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ReadRefused("E221", "is a symlink, which is not followed here",
-                              "keep the file in the repository as a regular file") from None
-        raise
+        chunks, total, want = [], 0, min(size, cap) + 1  # one read for a file that does not grow
+        while True:
+            chunk = os.read(fd, want)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > cap:
+                raise too_large(None, cap)  # it grew after fstat
+            want = cap + 1 - total
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _open_checked(path: Path | str, cap: int | None, root: Path | str | None) -> tuple[int, int]:
+    """A descriptor of a regular file of at most ``cap`` bytes, and its size."""
+    fd = _open_confined(str(root), str(path)) if root is not None else _open_leaf(str(path))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -76,20 +93,51 @@ def open_regular(path: Path | str, cap: int | None, root: Path | str | None = No
                               "only regular files are read: replace it with a file, or remove it")
         if cap is not None and info.st_size > cap:
             raise too_large(info.st_size, cap)
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+    return fd, info.st_size  # O_NONBLOCK does nothing to a regular file's reads
 
 
-def read_regular(path: Path | str, cap: int, root: Path | str | None = None) -> bytes:
-    """The bytes of ``path`` (see ``open_regular``): at most ``cap``, refused when there are more."""
-    with open_regular(path, cap, root) as handle:
-        data = handle.read(cap + 1)
-    if len(data) > cap:  # it grew after fstat
-        raise too_large(None, cap)
-    return data
+def _open_leaf(path: str) -> int:
+    try:
+        return os.open(path, _FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ReadRefused("E221", "is a symlink, which is not followed here",
+                              "keep the file in the repository as a regular file") from None
+        raise
+
+
+def _open_confined(root: str, path: str) -> int:
+    """Open ``path`` inside ``root``: its folders resolved (cached per folder), its last component
+    opened without following; only when that is a symlink is it resolved and confined too."""
+    joined = os.path.join(root, path)
+    folder, leaf = os.path.split(joined)
+    if leaf in ("", ".", ".."):
+        return os.open(confined(root, joined), _FLAGS)
+    candidate = os.path.join(real_folder(folder), leaf)
+    if not is_within(root, candidate):
+        raise _outside()
+    try:
+        return os.open(candidate, _FLAGS)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+    target = os.path.realpath(candidate)  # the last component is a symlink: where does it lead?
+    if not is_within(root, target):
+        raise _outside()
+    try:
+        return os.open(target, _FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # swapped for a link since: not followed
+            raise _outside() from None
+        raise
+
+
+def _outside() -> ReadRefused:
+    return ReadRefused("E221", "leads out of the repository (a symlink or a path outside it)",
+                       "keep the file inside the repository as a regular file, not a link to elsewhere")
 
 
 def too_large(size: int | None, cap: int) -> ReadRefused:
