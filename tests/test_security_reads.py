@@ -379,3 +379,67 @@ def test_transformers_is_never_allowed_to_run_a_models_own_code(tmp_path):
     with pytest.raises(NodeFailed, match="custom code"):
         model_from_folder(folder, "causal-lm", None, "path evil")
     assert not marker.exists()
+
+
+# ----------------------------------------------------------------- the deciding functions
+
+def test_walk_inside_keeps_links_within_the_repository_and_refuses_the_rest(tmp_path):
+    from compiler.paths import walk_inside
+
+    root = write_project(tmp_path / "repo", {"data/a.txt": "a\n", "data/sub/b.txt": "b\n", "other/c.txt": "c\n"}).resolve()
+    data = root / "data"
+    (data / "c.txt").symlink_to(root / "other" / "c.txt")      # a file of the repository: read, under its link's name
+    (data / "loop").symlink_to(data)                           # a folder link inside: not descended (no loops)
+    (data / "dangling.txt").symlink_to(root / "missing.txt")   # inside, dangling: skipped
+    (data / "etc").symlink_to("/etc")                          # a folder link out: refused
+    (data / "passwd.txt").symlink_to("/etc/passwd")            # a file link out: refused
+    os.mkfifo(data / "pipe.txt")                               # not a regular file: refused
+    files, refused = walk_inside(root, data)
+    assert [f.relative_to(data).as_posix() for f in files] == ["a.txt", "c.txt", "sub/b.txt"]
+    assert [(r.path.name, r.code) for r in refused] == [("etc", "E221"), ("passwd.txt", "E221"), ("pipe.txt", "E005")]
+
+
+def test_a_data_folder_hashes_as_before(tmp_path):
+    """The confined walk hashes the same files in the same order as the rglob it replaced: fingerprints stay."""
+    import hashlib
+
+    from compiler.data_hash import HashCache, _md5_file, data_md5
+
+    root = write_project(tmp_path / "repo", {"d/b.jsonl": "1\n", "d/a/x.jsonl": "2\n", "d/.hidden": "3\n", "d/a.jsonl": "4\n"})
+    root = root.resolve()
+    h = hashlib.md5()
+    for file in sorted(p for p in (root / "d").rglob("*") if p.is_file()):
+        h.update(f"{file.relative_to(root / 'd').as_posix()}\0{_md5_file(file, root)}\n".encode())
+    assert data_md5(root / "d", HashCache(root)) == h.hexdigest() + ".dir"
+
+
+def test_read_regular_confines_caps_and_never_follows_a_last_link(tmp_path, outside):
+    from compiler.safe_read import ReadRefused, read_regular
+
+    root = write_project(tmp_path / "repo", {"a.yaml": "a: 1\n", "sub/b.yaml": "b: 2\n"}).resolve()
+    (root / "inner.yaml").symlink_to(root / "sub" / "b.yaml")
+    (root / "out.yaml").symlink_to(outside)
+    (root / "linked-dir").symlink_to(outside.parent)
+    assert read_regular(root / "a.yaml", 100, root) == b"a: 1\n"
+    assert read_regular("sub/b.yaml", 100, root) == b"b: 2\n"
+    assert read_regular(root / "inner.yaml", 100, root) == b"b: 2\n"
+    for escaping in (root / "out.yaml", root / "linked-dir" / outside.name, "../outside/credentials.yaml", outside):
+        with pytest.raises(ReadRefused, match="leads out of the repository") as refused:
+            read_regular(escaping, 100, root)
+        assert refused.value.code == "E221" and SECRET not in str(refused.value)
+    with pytest.raises(ReadRefused, match="is a folder"):
+        read_regular(root / "sub", 100, root)
+    with pytest.raises(ReadRefused, match="is 5 bytes, above the limit of 4 bytes"):
+        read_regular(root / "a.yaml", 4, root)
+    with pytest.raises(ReadRefused, match="is a symlink"):  # without a root: the last component is never followed
+        read_regular(root / "inner.yaml", 100)
+
+
+def test_artifacts_are_placed_only_inside_the_repository(tmp_path):
+    from compiler.paths import is_real_inside
+
+    root = (tmp_path / "repo").resolve()
+    (root / "artifacts").mkdir(parents=True)
+    assert is_real_inside(root, root / "artifacts" / "model" / "m" / "finetune")  # need not exist yet
+    (root / "artifacts" / "model").symlink_to(tmp_path)
+    assert not is_real_inside(root, root / "artifacts" / "model" / "m" / "finetune")
