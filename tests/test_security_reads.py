@@ -112,8 +112,25 @@ def test_a_distribution_whose_model_lies_in_the_repository_is_refused(tmp_path, 
     write_project(site, {"inrepo-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: inrepo\nVersion: 1.0\n",
                          "inrepo-1.0.dist-info/RECORD": "../repo/model/config.json,,\n"})
     monkeypatch.syspath_prepend(str(site))
-    with pytest.raises(SourceRefused, match="inside the repository"):
+    with pytest.raises(SourceRefused, match="inrepo is not installed"):  # a PYTHONPATH entry is not a site folder
         package_model("inrepo", repo)
+    import site as site_module
+
+    monkeypatch.setattr(site_module, "getsitepackages", lambda: [str(site)])  # as if pip had installed it there
+    with pytest.raises(SourceRefused, match="has its model inside the repository"):
+        package_model("inrepo", repo)
+
+
+def test_a_served_model_finds_no_package_through_the_repository_on_its_path(tmp_path, monkeypatch):
+    """No root given (a replica loading its manifest's base): the repository on sys.path is still not searched."""
+    from runners.modeling.loading import package_model_folder
+
+    repo, marker = payload_repo(tmp_path / "repo")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(repo))
+    with pytest.raises(NodeFailed, match="payload is not installed"):
+        package_model_folder("payload")
+    assert not marker.exists()
 
 
 def test_a_package_name_is_a_distribution_name(tmp_path):
