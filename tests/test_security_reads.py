@@ -214,7 +214,7 @@ def test_the_prepare_node_fails_on_a_link_out_with_its_own_message(tmp_path):
                       out=out, inputs={}, specs={}, extra={"num_cpus": 1})
     with pytest.raises(NodeFailed) as failed:
         prepare.run(ctx)
-    assert "data/rows/leak.txt is a symlink that leads out of the repository" in failed.value.message
+    assert "source folder 'data/rows': data/rows/leak.txt is a symlink that leads out of the repository" in failed.value.message
     assert failed.value.hint and not failed.value.retryable
     assert PASSWD_LINE not in failed.value.message
     assert not any(out.iterdir()), "nothing was written"

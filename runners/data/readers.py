@@ -39,10 +39,11 @@ def source_files(root: Path, written: str, fmt: str) -> list[Path]:
     if target is None:
         raise NodeFailed(f"source path {written!r} is outside the project", "use a path relative to the project root")
     if target.is_dir():
-        found, refused = walk_inside(root.resolve(), target)
+        top = root.resolve()
+        found, refused = walk_inside(top, target)
         if refused:  # a link out of the repository (leak.txt -> /etc/passwd), a FIFO, a device: none is read
             first = refused[0]
-            raise NodeFailed(f"source folder {written!r}: {display_path(first.path, root)} {first.reason}",
+            raise NodeFailed(f"source folder {written!r}: {first.path.relative_to(top).as_posix()} {first.reason}",
                              "data is read only from regular files inside the repository: replace the link or "
                              "special file with the file itself", retryable=False)
         files = [p for p in found if p.suffix.lower() in EXTENSIONS[fmt]
