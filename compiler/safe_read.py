@@ -30,7 +30,8 @@ MAX_SPEC_BYTES = 2 * 1024 * 1024     # a spec file, a .dvc file, a model's confi
 MAX_DATA_FILE_BYTES = 2 * 1024**3    # one data file read into memory (DVC-tracked data larger than this: split it)
 MAX_STATE_BYTES = 256 * 1024**2      # llmops' own state and caches (the lock, a hash cache): machine-written, large
 
-_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_FOLLOWING = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_FLAGS = _FOLLOWING | getattr(os, "O_NOFOLLOW", 0)
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -54,18 +55,20 @@ def confined(root: Path | str, path: Path | str) -> str:
     return target
 
 
-def open_regular(path: Path | str, cap: int | None, root: Path | str | None = None) -> BinaryIO:
+def open_regular(path: Path | str, cap: int | None, root: Path | str | None = None, *, follow: bool = False) -> BinaryIO:
     """``path`` opened for reading, binary, once it is known to be a regular file of at most ``cap`` bytes.
 
-    With ``root``, the path is confined to it first; without, a symlink as the last component is refused.
+    With ``root``, the path is confined to it first; without, a symlink as the last component is
+    refused, unless ``follow`` (a file llmops itself produced, such as an upstream artifact that
+    DVC may link into its cache): then only the regular-file check and the cap apply.
     """
-    fd, _ = _open_checked(path, cap, root)
+    fd, _ = _open_checked(path, cap, root, follow)
     return os.fdopen(fd, "rb")
 
 
-def read_regular(path: Path | str, cap: int, root: Path | str | None = None) -> bytes:
+def read_regular(path: Path | str, cap: int, root: Path | str | None = None, *, follow: bool = False) -> bytes:
     """The bytes of ``path`` (see ``open_regular``): at most ``cap``, refused when there are more."""
-    fd, size = _open_checked(path, cap, root)
+    fd, size = _open_checked(path, cap, root, follow)
     try:
         chunks, total, want = [], 0, min(size, cap) + 1  # one read for a file that does not grow
         while True:
@@ -82,9 +85,12 @@ def read_regular(path: Path | str, cap: int, root: Path | str | None = None) -> 
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _open_checked(path: Path | str, cap: int | None, root: Path | str | None) -> tuple[int, int]:
+def _open_checked(path: Path | str, cap: int | None, root: Path | str | None, follow: bool) -> tuple[int, int]:
     """A descriptor of a regular file of at most ``cap`` bytes, and its size."""
-    fd = _open_confined(str(root), str(path)) if root is not None else _open_leaf(str(path))
+    if root is not None:
+        fd = _open_confined(str(root), str(path))
+    else:
+        fd = os.open(path, _FOLLOWING) if follow else _open_leaf(str(path))
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):

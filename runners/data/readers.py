@@ -67,8 +67,12 @@ def display_path(path: Path, root: Path) -> str:
         return str(path)
 
 
-def read_table(files: list[Path], fmt: str, columns: dict[str, str], root: Path) -> Table:
-    """All rows of ``files`` in order (files in the given order, rows in file order), typed and located."""
+def read_table(files: list[Path], fmt: str, columns: dict[str, str], root: Path, *, repository: bool = True) -> Table:
+    """All rows of ``files`` in order (files in the given order, rows in file order), typed and located.
+
+    ``repository``: the files are the checkout's (a source path), confined to ``root`` again as
+    they are opened; False for an upstream artifact apply produced (wherever the worker fetched it).
+    """
     if fmt == "text" and set(columns) != {"text"}:
         raise NodeFailed(f"a text source has one column, text; the spec declares {', '.join(columns)}",
                          "set columns: {text: string}, or use format: jsonl or csv for several columns")
@@ -76,16 +80,18 @@ def read_table(files: list[Path], fmt: str, columns: dict[str, str], root: Path)
     origins: list[str] = []
     for path in files:
         name = display_path(path, root)
-        with _open_data(path, name, root) as handle:
+        with _open_data(path, name, root if repository else None) as handle:
             for where, raw in _RAW_READERS[fmt](handle, name, columns):
                 rows.append(_conform(raw, columns, name, where, parse=fmt == "csv"))
                 origins.append(f"{name}:{where}")
     return Table(dict(columns), rows, origins)
 
 
-def _open_data(path: Path, name: str, root: Path) -> BinaryIO:
-    """A data file opened as compiler/safe_read.py allows: inside the project, a regular file, capped."""
+def _open_data(path: Path, name: str, root: Path | None) -> BinaryIO:
+    """A data file opened as compiler/safe_read.py allows: a regular file, capped, inside ``root`` when given."""
     try:
+        if root is None:
+            return open_regular(path, MAX_DATA_FILE_BYTES, follow=True)
         return open_regular(path, MAX_DATA_FILE_BYTES, root.resolve())
     except ReadRefused as refused:
         raise NodeFailed(f"{name} {refused.message}", refused.hint, retryable=False) from None
