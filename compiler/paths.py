@@ -22,6 +22,7 @@ def resolve_inside(root: Path, relative: str) -> Path | None:
 
 def real_inside(root: str, path: str) -> str | None:
     """The real path of ``path`` (absolute, or relative to ``root``) when it lies inside ``root``, else None."""
+    root = real_folder(root)
     target = _realpath(os.path.join(root, path))
     return target if is_within(root, target) else None
 
@@ -69,7 +70,7 @@ def walk_inside(root: Path, folder: Path) -> tuple[list[Path], list[Refusal]]:
     folder (a FIFO, a socket, a device). A symlink to a regular file inside ``root`` is a
     file of the folder, named by the link. A dangling link inside ``root`` is skipped.
     """
-    top = str(root)
+    top = real_folder(str(root))
     files: list[Path] = []
     refused: list[Refusal] = []
     stack = [str(folder)]
@@ -119,4 +120,4 @@ def unreadable_data(root: Path, target: Path) -> Refusal | None:
 
 def is_real_inside(root: Path, path: Path) -> bool:
     """Whether ``path`` is inside ``root`` as written: no symlink on the way leads elsewhere (it need not exist)."""
-    return os.path.realpath(path) == str(path) and is_within(str(root), str(path))
+    return os.path.realpath(path) == str(path) and is_within(real_folder(str(root)), str(path))

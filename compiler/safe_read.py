@@ -118,6 +118,7 @@ def _open_leaf(path: str) -> int:
 def _open_confined(root: str, path: str) -> int:
     """Open ``path`` inside ``root``: its folders resolved (cached per folder), its last component
     opened without following; only when that is a symlink is it resolved and confined too."""
+    root = real_folder(root)
     joined = os.path.join(root, path)
     folder, leaf = os.path.split(joined)
     if leaf in ("", ".", ".."):
