@@ -12,23 +12,26 @@ import os
 from pathlib import Path
 
 from compiler.cache_dir import cache_dir
+from compiler.paths import walk_inside
+from compiler.safe_read import MAX_SPEC_BYTES, MAX_STATE_BYTES, ReadRefused, open_regular, read_regular
 from compiler.yaml_source import decode, parse_documents
 
 
-def _md5_file(path: Path) -> str:
+def _md5_file(path: Path, root: Path) -> str:
+    """The md5 of a regular file inside ``root`` (compiler/safe_read.py: no FIFO, device or link out is read)."""
     h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
+    with open_regular(path, None, root) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
 
 
-def dvc_recorded_md5(path: Path) -> str | None:
-    """The md5 in ``<path>.dvc``, if the file is DVC-tracked."""
+def dvc_recorded_md5(path: Path, root: Path | None = None) -> str | None:
+    """The md5 in ``<path>.dvc``, if the file is DVC-tracked (a ``.dvc`` file inside ``root``, regular, capped)."""
     meta = Path(str(path) + ".dvc")
     try:
-        text, _ = decode(meta.read_bytes(), meta.name)
-    except OSError:
+        text, _ = decode(read_regular(meta, MAX_SPEC_BYTES, root if root is not None else meta.parent), meta.name)
+    except (OSError, ReadRefused):
         return None
     docs, _ = parse_documents(text or "", meta.name)
     outs = docs[0].data.get("outs") if docs else None
@@ -42,10 +45,13 @@ class HashCache:
     """md5 of files by stat signature, loaded once and saved when it grew."""
 
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.path = cache_dir(root) / "hashes.json"
-        try:
-            self.entries: dict[str, list] = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+        try:  # not through a link, a FIFO or /dev/zero (compiler/safe_read.py)
+            self.entries: dict[str, list] = json.loads(read_regular(self.path, MAX_STATE_BYTES))
+        except (OSError, ValueError, ReadRefused):
+            self.entries = {}
+        if not isinstance(self.entries, dict):
             self.entries = {}
         self.dirty = False
 
@@ -56,7 +62,7 @@ class HashCache:
         hit = self.entries.get(key)
         if hit is not None and hit[:3] == signature:
             return hit[3]
-        digest = _md5_file(path)
+        digest = _md5_file(path, self.root)
         self.entries[key] = [*signature, digest]
         self.dirty = True
         return digest
@@ -74,15 +80,26 @@ class HashCache:
 
 
 def data_md5(path: Path, cache: HashCache) -> str | None:
-    """The content hash of a data file or folder; None when it is not here (nor DVC-tracked)."""
-    recorded = dvc_recorded_md5(path)
+    """The content hash of a data file or folder; None when it is not here (nor DVC-tracked), or not readable as data.
+
+    Only what apply would read is hashed: regular files inside the project. A folder holding a
+    symlink out of the repository, or a FIFO or device, is not hashed at all (validate reports it,
+    compiler/checks/datasets.py; apply fails the node), so no byte outside the project is read.
+    """
+    recorded = dvc_recorded_md5(path, cache.root)
     if recorded:
         return recorded
-    if path.is_file():
-        return cache.md5(path)
-    if path.is_dir():
-        h = hashlib.md5(usedforsecurity=False)
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            h.update(f"{file.relative_to(path).as_posix()}\0{cache.md5(file)}\n".encode())
-        return h.hexdigest() + ".dir"
+    try:
+        if path.is_dir():
+            files, refused = walk_inside(cache.root, path)
+            if refused:
+                return None
+            h = hashlib.md5(usedforsecurity=False)
+            for file in files:
+                h.update(f"{file.relative_to(path).as_posix()}\0{cache.md5(file)}\n".encode())
+            return h.hexdigest() + ".dir"
+        if os.path.lexists(path):
+            return cache.md5(path)
+    except (OSError, ReadRefused):
+        return None
     return None

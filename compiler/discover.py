@@ -1,4 +1,10 @@
-"""Finding the spec files of a project."""
+"""Finding the spec files of a project.
+
+The walk never follows a symlinked folder (``os.walk``'s default), so it stays in the tree it
+was given. A symlinked or special *file* is listed like any other spec file: reading it is
+where it is judged (compiler/safe_read.py: a link out of the repository, a FIFO or a device is
+a located diagnostic, and no byte of it is read).
+"""
 
 from __future__ import annotations
 

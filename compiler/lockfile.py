@@ -201,10 +201,14 @@ def _loads(raw: bytes) -> Any:
 
 def read_lock(root: Path) -> tuple[Lock, list[Diagnostic]]:
     """The project's lock; an absent lock is an empty one (nothing applied yet)."""
-    try:
-        raw = (root / LOCK_NAME).read_bytes()
+    from compiler.safe_read import MAX_STATE_BYTES, ReadRefused, read_regular
+
+    try:  # a regular file of the repository, capped: a FIFO or a link to /dev/zero is refused, not read
+        raw = read_regular(root / LOCK_NAME, MAX_STATE_BYTES, root)
     except FileNotFoundError:
         return Lock(), []
+    except ReadRefused as refused:
+        return Lock(), [error(LOCK_NAME, 0, 0, "E300", f"the lock file {refused.message}", refused.hint)]
     except OSError as exc:
         return Lock(), [error(LOCK_NAME, 1, 1, "E300", f"cannot read the lock file: {exc.strerror}")]
     return parse_lock(raw)

@@ -41,6 +41,7 @@ from compiler.installed import library_signature, package_folder, stat_signature
 from compiler.parse_cache import write_cache_file
 from compiler.paths import resolve_inside
 from compiler.plan import Plan, specs_digest
+from compiler.safe_read import MAX_SPEC_BYTES, ReadRefused, read_regular
 
 CACHE_VERSION = 1
 _MAGIC = f"llmops-plan-{CACHE_VERSION}-{sys.version_info[0]}.{sys.version_info[1]}"
@@ -169,8 +170,11 @@ def _current_specs_digest(path: Path, root: Path) -> str | None:
     for text in find_spec_paths(path.resolve()):
         if not text.startswith(base):  # the loader names such a file differently: leave it to a compilation
             return None
-        with open(text, "rb") as handle:
-            files[text[len(base):].replace(os.sep, "/")] = hashlib.sha256(handle.read()).hexdigest()
+        try:  # as the loader reads it (compiler/safe_read.py): a FIFO or a link out is left to a compilation
+            raw = read_regular(text, MAX_SPEC_BYTES, root)
+        except ReadRefused:
+            return None
+        files[text[len(base):].replace(os.sep, "/")] = hashlib.sha256(raw).hexdigest()
     return specs_digest(files)
 
 

@@ -13,6 +13,7 @@ from compiler.discover import find_spec_files, project_root
 from compiler.parse_cache import load_cache, save_cache
 from compiler.plan import specs_digest
 from compiler.resources import Resource, to_resource
+from compiler.safe_read import MAX_SPEC_BYTES, ReadRefused, read_regular
 from compiler.yaml_source import ParsedDoc, decode, parse_documents, reparse_document
 from llmops_spec import Ref
 
@@ -49,17 +50,24 @@ def _relative(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def _read_file(path: Path, rel: str) -> tuple[bytes | None, Diagnostic | None]:
+def _read_file(root: Path, path: Path, rel: str) -> tuple[bytes | None, Diagnostic | None]:
+    """A spec file's bytes: a regular file inside the project, of at most MAX_SPEC_BYTES (compiler/safe_read.py)."""
     try:
-        return path.read_bytes(), None
+        return read_regular(path, MAX_SPEC_BYTES, root), None
+    except ReadRefused as refused:
+        if refused.code == "E004":
+            return None, error(rel, 1, 1, "E004", f"spec file {refused.message}",
+                               "keep data out of specs: reference it with source.path")
+        # the whole file (line 0): no line of it is shown, since it is not read
+        return None, error(rel, 0, 0, refused.code, f"spec file {refused.message}", refused.hint)
     except OSError as exc:
         return None, error(rel, 1, 1, "E001", f"cannot read file: {exc.strerror or exc}", "check the file's permissions")
 
 
-def _reparse(path: Path, rel: str, index: int) -> ParsedDoc | None:
+def _reparse(root: Path, path: Path, rel: str, index: int) -> ParsedDoc | None:
     try:
-        text, _ = decode(path.read_bytes(), rel)
-    except OSError:
+        text, _ = decode(read_regular(path, MAX_SPEC_BYTES, root), rel)
+    except (OSError, ReadRefused):
         return None
     return reparse_document(text or "", rel, index)
 
@@ -74,7 +82,7 @@ def load_documents(root: Path, paths: list[Path], use_cache: bool = True) -> tup
     unparsed = 0
     for path in paths:
         rel = _relative(path, root)
-        raw, problem = _read_file(path, rel)
+        raw, problem = _read_file(root, path, rel)
         if raw is None:
             diagnostics.append(problem)  # type: ignore[arg-type]
             unparsed += 1
@@ -84,7 +92,7 @@ def load_documents(root: Path, paths: list[Path], use_cache: bool = True) -> tup
         cached = cache.get(digest)
         if cached is not None:
             fresh[digest] = cached
-            docs.extend(ParsedDoc(rel, index, line, data, None, reparse=partial(_reparse, path, rel, index))
+            docs.extend(ParsedDoc(rel, index, line, data, None, reparse=partial(_reparse, root, path, rel, index))
                         for index, line, data in cached)
             continue
         text, problem = decode(raw, rel)

@@ -20,8 +20,9 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.tag import Tag
 
 from compiler.diagnostics import Diagnostic, error
+from compiler.safe_read import MAX_SPEC_BYTES
 
-MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_FILE_BYTES = MAX_SPEC_BYTES  # what reading a spec file allows (compiler/safe_read.py), checked again on bytes given
 MAX_DEPTH = 48
 MAX_EXPANDED_NODES = 100_000
 MAX_DOCUMENTS = 1_000

@@ -66,9 +66,12 @@ def rebase(diagnostics: list[Diagnostic], root: Path) -> list[Diagnostic]:
 
 @lru_cache(maxsize=64)
 def _lines(file: str) -> list[str] | None:
+    """The lines of a spec file a diagnostic names: a regular file, not a symlink, capped (compiler/safe_read.py)."""
+    from compiler.safe_read import MAX_SPEC_BYTES, ReadRefused, read_regular
+
     try:
-        return Path(file).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+        return read_regular(file, MAX_SPEC_BYTES).decode("utf-8", errors="replace").splitlines()
+    except (OSError, ReadRefused):
         return None
 
 

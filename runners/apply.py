@@ -188,21 +188,49 @@ class Applier:
             self._finish(item.report)
 
     def _place(self, nid: str, tmp: Path) -> Path:
-        """Rename a finished node's temp folder over its artifact folder."""
+        """Rename a finished node's temp folder (under ``.llmops/tmp/``, same filesystem) over its artifact folder."""
+        from compiler.paths import is_real_inside
+
         node = self.graph.nodes[nid]
         final = self.store.artifact_dir(str(node.resource), node.step)
+        if not is_real_inside(self.project.root, final):  # artifacts/ or a folder of it is a link elsewhere
+            raise NodeFailed(f"{final.relative_to(self.project.root)} is not a folder of the repository (a symlink "
+                             "on the way leads elsewhere)", "remove the symlink: llmops writes artifacts only inside "
+                             "the repository")
+        final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
         return final
 
     def _temp_dir(self, nid: str) -> Path:
+        """An empty folder for ``nid``'s outputs under ``.llmops/tmp/`` (git-ignored): weights never sit where git sees them.
+
+        A run killed mid-node (Ctrl-C during a fine-tune) leaves its folder there; the next run of the
+        node clears it, and any temp folder an older llmops left beside the artifact folder.
+        """
+        from compiler.llmops_dir import llmops_dir
+        from compiler.paths import is_real_inside
+
         node = self.graph.nodes[nid]
+        kind, name = str(node.resource).split("/", 1)
+        key = f"{kind.lower()}.{name}.{node.step}"  # names are [a-z0-9-]: the dots cannot be confused
+        try:
+            scratch = llmops_dir(self.project.root, "tmp")
+        except OSError as exc:
+            raise NodeFailed(f"cannot make apply's temp folder: {exc}",
+                             "remove .llmops if it is a symlink or a file; llmops recreates it") from None
         final = self.store.artifact_dir(str(node.resource), node.step)
-        for stale in final.parent.glob(f".{final.name}.tmp-*"):  # left by an apply that was killed
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = final.with_name(f".{final.name}.tmp-{self.prints[nid].value[:8]}")
-        tmp.mkdir(parents=True)
+        stale = list(scratch.glob(f"{key}.tmp-*"))
+        if is_real_inside(self.project.root, final.parent):
+            stale += final.parent.glob(f".{final.name}.tmp-*")
+        for leftover in stale:
+            if leftover.is_symlink():
+                leftover.unlink()
+            else:
+                shutil.rmtree(leftover, ignore_errors=True)
+        tmp = scratch / f"{key}.tmp-{self.prints[nid].value[:8]}"
+        tmp.mkdir()
         return tmp
 
     # ----------------------------------------------------------------- the loop

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from compiler.diagnostics import Diagnostic
-from compiler.paths import resolve_inside
+from compiler.paths import resolve_inside, unreadable_data
 from compiler.project import Project
 from compiler.suggest import did_you_mean
 
@@ -36,6 +36,12 @@ def check_datasets(project: Project) -> list[Diagnostic]:
             elif not target.exists() and not Path(str(target) + ".dvc").exists():
                 found.append(resource.error(where, "E220", f"source path {spec.source.path!r} does not exist",
                                             _missing_hint(project.root, spec.source.path, target)))
+            else:
+                refused = unreadable_data(project.root, target)
+                if refused is not None:
+                    found.append(resource.error(where, refused.code, f"source path {spec.source.path!r}: {refused.reason}",
+                                                "data is read only from regular files inside the repository: "
+                                                "replace the link or special file with the file itself"))
         if spec.splits is not None:
             total = sum(spec.splits.fractions.values())
             if total > 1 + 1e-9:

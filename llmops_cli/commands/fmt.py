@@ -17,15 +17,22 @@ from llmops_cli.common import default_path, path_argument
 @click.pass_context
 def command(ctx: click.Context, path: Path | None, check: bool, show_diff: bool) -> None:
     """Rewrite the spec files under PATH in the canonical layout."""
-    from compiler.discover import find_spec_files
+    from compiler.discover import find_spec_files, project_root
     from compiler.fmt import FormatError, format_text
+    from compiler.safe_read import MAX_SPEC_BYTES, ReadRefused, read_regular
     from runners.files import write_atomic
 
     changed, failed = 0, 0
-    for file in find_spec_files(path or default_path()):
-        try:
-            text = file.read_text(encoding="utf-8")
+    target = path or default_path()
+    root = project_root(target)
+    for file in find_spec_files(target):
+        try:  # as validate reads it: a regular file inside the project, capped (a FIFO or /dev/zero is refused)
+            text = read_regular(file.absolute(), MAX_SPEC_BYTES, root).decode("utf-8")
             formatted = format_text(text, str(file))
+        except ReadRefused as refused:
+            click.echo(f"{file}: not formatted: the file {refused.message}", err=True)
+            failed += 1
+            continue
         except (OSError, UnicodeDecodeError, FormatError) as exc:
             click.echo(f"{file}: not formatted: {exc}", err=True)
             failed += 1

@@ -3,19 +3,24 @@
 Every row is checked against the declared columns as it is read, and a bad row is reported
 at its file and line: the user fixes data in an editor, so that is the address they need.
 Columns the source has but the spec does not declare are dropped (the spec is the schema).
+Only regular files inside the repository are read, each at most MAX_DATA_FILE_BYTES
+(compiler/safe_read.py): a folder holding a link out of the repository, a FIFO or a device
+fails the node before any of its files is read.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
-from compiler.paths import resolve_inside
+from compiler.paths import resolve_inside, walk_inside
+from compiler.safe_read import MAX_DATA_FILE_BYTES, ReadRefused, open_regular
 from runners.data.column_types import ColumnTypeError, check_value, parse_text_value
 from runners.data.table import Row, Table
 from runners.step import NodeFailed
@@ -33,15 +38,22 @@ def source_files(root: Path, written: str, fmt: str) -> list[Path]:
     target = resolve_inside(root.resolve(), written)
     if target is None:
         raise NodeFailed(f"source path {written!r} is outside the project", "use a path relative to the project root")
-    if target.is_file():
-        return [target]
     if target.is_dir():
-        files = sorted(p for p in target.rglob("*") if p.is_file() and p.suffix.lower() in EXTENSIONS[fmt]
-                       and not any(part.startswith(".") for part in p.relative_to(target).parts))
+        top = root.resolve()
+        found, refused = walk_inside(top, target)
+        if refused:  # a link out of the repository (leak.txt -> /etc/passwd), a FIFO, a device: none is read
+            first = refused[0]
+            raise NodeFailed(f"source folder {written!r}: {first.path.relative_to(top).as_posix()} {first.reason}",
+                             "data is read only from regular files inside the repository: replace the link or "
+                             "special file with the file itself", retryable=False)
+        files = [p for p in found if p.suffix.lower() in EXTENSIONS[fmt]
+                 and not any(part.startswith(".") for part in p.relative_to(target).parts)]
         if not files:
             raise NodeFailed(f"source folder {written!r} holds no {fmt} files ({', '.join(EXTENSIONS[fmt])})",
                              "add data files, or set format: to what the folder holds")
         return files
+    if os.path.lexists(target):  # read_table refuses what is not a regular file
+        return [target]
     hint = ("it is DVC-tracked: run `llmops pull` (or `dvc pull`)" if Path(str(target) + ".dvc").exists()
             else "add the file, or fix source.path (relative to the project root)")
     raise NodeFailed(f"source path {written!r} does not exist", hint)
@@ -55,8 +67,12 @@ def display_path(path: Path, root: Path) -> str:
         return str(path)
 
 
-def read_table(files: list[Path], fmt: str, columns: dict[str, str], root: Path) -> Table:
-    """All rows of ``files`` in order (files in the given order, rows in file order), typed and located."""
+def read_table(files: list[Path], fmt: str, columns: dict[str, str], root: Path, *, repository: bool = True) -> Table:
+    """All rows of ``files`` in order (files in the given order, rows in file order), typed and located.
+
+    ``repository``: the files are the checkout's (a source path), confined to ``root`` again as
+    they are opened; False for an upstream artifact apply produced (wherever the worker fetched it).
+    """
     if fmt == "text" and set(columns) != {"text"}:
         raise NodeFailed(f"a text source has one column, text; the spec declares {', '.join(columns)}",
                          "set columns: {text: string}, or use format: jsonl or csv for several columns")
@@ -64,10 +80,31 @@ def read_table(files: list[Path], fmt: str, columns: dict[str, str], root: Path)
     origins: list[str] = []
     for path in files:
         name = display_path(path, root)
-        for where, raw in _RAW_READERS[fmt](path, name, columns):
-            rows.append(_conform(raw, columns, name, where, parse=fmt == "csv"))
-            origins.append(f"{name}:{where}")
+        with _open_data(path, name, root if repository else None) as handle:
+            for where, raw in _RAW_READERS[fmt](handle, name, columns):
+                rows.append(_conform(raw, columns, name, where, parse=fmt == "csv"))
+                origins.append(f"{name}:{where}")
     return Table(dict(columns), rows, origins)
+
+
+def _open_data(path: Path, name: str, root: Path | None) -> BinaryIO:
+    """A data file opened as compiler/safe_read.py allows: a regular file, capped, inside ``root`` when given."""
+    try:
+        if root is None:
+            return open_regular(path, MAX_DATA_FILE_BYTES, follow=True)
+        return open_regular(path, MAX_DATA_FILE_BYTES, root.resolve())
+    except ReadRefused as refused:
+        raise NodeFailed(f"{name} {refused.message}", refused.hint, retryable=False) from None
+    except OSError as exc:
+        raise NodeFailed(f"{name}: cannot read: {exc.strerror or exc}", "check the file's permissions") from None
+
+
+def _read_all(handle: BinaryIO) -> bytes:
+    data = handle.read(MAX_DATA_FILE_BYTES + 1)
+    if len(data) > MAX_DATA_FILE_BYTES:
+        raise NodeFailed(f"a data file grew past {MAX_DATA_FILE_BYTES:,} bytes while it was read",
+                         "split the data into several files of a folder", retryable=False)
+    return data
 
 
 def _conform(raw: dict[str, Any], columns: dict[str, str], name: str, where: int, parse: bool) -> Row:
@@ -86,11 +123,12 @@ def _conform(raw: dict[str, Any], columns: dict[str, str], name: str, where: int
     return row
 
 
-def _lines(path: Path, name: str) -> Iterator[tuple[int, str]]:
+def _lines(handle: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
+    raw = _read_all(handle)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise NodeFailed(f"{name}:{line}: not UTF-8 ({exc.reason} at byte {exc.start})",
                          "re-encode the file as UTF-8", retryable=False) from None
     for number, line in enumerate(text.split("\n"), 1):  # not splitlines: JSON strings may hold U+2028
@@ -99,8 +137,8 @@ def _lines(path: Path, name: str) -> Iterator[tuple[int, str]]:
             yield number, line
 
 
-def _read_jsonl(path: Path, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in _lines(path, name):
+def _read_jsonl(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in _lines(handle, name):
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
@@ -112,14 +150,14 @@ def _read_jsonl(path: Path, name: str, columns: dict[str, str]) -> Iterator[tupl
         yield number, value
 
 
-def _read_text(path: Path, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in _lines(path, name):
+def _read_text(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in _lines(handle, name):
         yield number, {"text": line}
 
 
-def _read_csv(path: Path, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read_csv(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = _read_all(handle).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise NodeFailed(f"{name}: not UTF-8 ({exc.reason} at byte {exc.start})", "re-encode the file as UTF-8",
                          retryable=False) from None
@@ -146,14 +184,14 @@ def _read_csv(path: Path, name: str, columns: dict[str, str]) -> Iterator[tuple[
                          retryable=False) from None
 
 
-def _read_parquet(path: Path, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read_parquet(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise NodeFailed("reading parquet needs pyarrow, which is not installed",
                          "pip install pyarrow, or convert the data to jsonl", retryable=False) from None
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(handle)
         names = parquet.schema_arrow.names
         missing = [c for c in columns if c not in names]
         if missing:

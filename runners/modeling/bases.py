@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runners.modeling.loading import (CLASSIFICATION, hub_offline, hub_source, model_from_folder, package_model_folder,
-                                      ready_for_batches, tokenizer_from_folder)
+                                      ready_for_batches, repository_model_folder, tokenizer_from_folder)
 from runners.step import NodeFailed, StepContext
 
 
@@ -30,7 +30,7 @@ def load_base(ctx: StepContext, texts: Sequence[str]) -> LoadedBase:
     base, task, labels = spec.base, spec.task, spec.labels
     seed_everything(spec.finetune.training.seed if spec.finetune else 0)  # fresh heads and config models start here
     if base.package:
-        folder, version = package_model_folder(base.package)
+        folder, version = package_model_folder(base.package, ctx.root)
         model, tokenizer = _from_folder(folder, task, labels, f"package {base.package}")
         ref = {"package": base.package, "version": version}
         return LoadedBase(model, tokenizer, ref, ref)
@@ -58,11 +58,7 @@ def _from_folder(folder: Path | str, task: str, labels: Sequence[str] | None, wh
 def _from_repository_path(ctx: StepContext, path: str, task: str, labels: Sequence[str] | None) -> LoadedBase:
     from runners.modeling.artifacts import MANIFEST
 
-    folder = (ctx.root / path).resolve()
-    if not folder.is_dir():
-        raise NodeFailed(f"base path {path} is not a folder under {ctx.root}",
-                         "base.path is relative to the project root; `llmops pull` restores DVC-tracked folders",
-                         retryable=False)
+    folder = repository_model_folder(ctx.root, path)  # inside the repository, no code, no remote-code config
     if (folder / MANIFEST).is_file():  # an llmops model artifact committed to the repository
         model, tokenizer = _continue_from(ctx, folder, task, labels)
     else:
@@ -95,7 +91,7 @@ def _from_model(ctx: StepContext, task: str, labels: Sequence[str] | None) -> Lo
 def _continue_from(ctx: StepContext, folder: Path, task: str, labels: Sequence[str] | None) -> tuple[Any, Any]:
     """Another artifact's weights, with any adapter folded in, loaded for this spec's task and labels.
 
-    When the task or labels differ, the merged weights pass through a scratch folder under
+    When the task or labels differ, the merged weights pass through a scratch folder beside
     ``ctx.out`` so transformers can rebuild the head; the scratch is removed afterwards.
     """
     from runners.modeling.artifacts import load_trained, read_manifest
@@ -106,10 +102,14 @@ def _continue_from(ctx: StepContext, folder: Path, task: str, labels: Sequence[s
         model = model.merge_and_unload()
     same_head = manifest.task == task and (task != CLASSIFICATION or list(manifest.labels or []) == list(labels or []))
     if not same_head:
-        scratch = ctx.out / ".scratch-base"
-        model.save_pretrained(scratch)
-        tokenizer.save_pretrained(scratch)
-        model, tokenizer = _from_folder(scratch, task, labels, f"the model at {folder}")
-        shutil.rmtree(scratch)
+        # beside ctx.out, not in it: never part of the artifact, and under apply's git-ignored temp folder
+        # (.llmops/tmp/), whose leftovers the next run clears
+        scratch = ctx.out.with_name(ctx.out.name + ".scratch-base")
+        try:
+            model.save_pretrained(scratch)
+            tokenizer.save_pretrained(scratch)
+            model, tokenizer = _from_folder(scratch, task, labels, f"the model at {folder}")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     model.train()
     return model, tokenizer

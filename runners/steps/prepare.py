@@ -28,7 +28,7 @@ def read_source(ctx: StepContext, spec: DatasetSpec) -> tuple[Table, dict[str, A
     columns = dict(spec.columns)
     if spec.source.dataset is not None:
         path = ctx.input(spec.source.dataset)
-        return read_table([path], "jsonl", columns, ctx.root), {"dataset": str(spec.source.dataset)}
+        return read_table([path], "jsonl", columns, ctx.root, repository=False), {"dataset": str(spec.source.dataset)}
     files = source_files(ctx.root, spec.source.path, spec.format)
     table = read_table(files, spec.format, columns, ctx.root)
     per_file = Counter(origin.rsplit(":", 1)[0] for origin in table.origins)

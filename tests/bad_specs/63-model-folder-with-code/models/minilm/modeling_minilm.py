@@ -1,0 +1,2 @@
+# Code in a model folder: never imported, and refused.
+raise SystemExit("modeling_minilm.py ran")
