@@ -88,6 +88,7 @@ CODES: dict[str, str] = {
     "W100": "declared variable not used by the template",
     "W101": "no spec files found",
     "W103": "metric does not apply to the model's task",
+    "W240": "model package not installed where this runs",
 }
 
 

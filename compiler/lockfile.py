@@ -199,16 +199,19 @@ def _loads(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"))
 
 
-def read_lock(root: Path) -> tuple[Lock, list[Diagnostic]]:
-    """The project's lock; an absent lock is an empty one (nothing applied yet)."""
-    from compiler.safe_read import MAX_STATE_BYTES, ReadRefused, read_regular
+def lock_bytes(root: Path) -> tuple[bytes | None, list[Diagnostic]]:
+    """The lock's bytes (None when absent: nothing applied yet), or the diagnostic of why it cannot be read."""
+    from compiler.safe_read import ReadRefused, read_state
 
     try:  # a regular file of the repository, capped: a FIFO or a link to /dev/zero is refused, not read
-        raw = read_regular(root / LOCK_NAME, MAX_STATE_BYTES, root)
-    except FileNotFoundError:
-        return Lock(), []
+        return read_state(root, LOCK_NAME), []
     except ReadRefused as refused:
-        return Lock(), [error(LOCK_NAME, 0, 0, "E300", f"the lock file {refused.message}", refused.hint)]
+        return None, [error(LOCK_NAME, 0, 0, "E300", f"the lock file {refused.message}", refused.hint)]
     except OSError as exc:
-        return Lock(), [error(LOCK_NAME, 1, 1, "E300", f"cannot read the lock file: {exc.strerror}")]
-    return parse_lock(raw)
+        return None, [error(LOCK_NAME, 1, 1, "E300", f"cannot read the lock file: {exc.strerror}")]
+
+
+def read_lock(root: Path) -> tuple[Lock, list[Diagnostic]]:
+    """The project's lock; an absent lock is an empty one (nothing applied yet)."""
+    raw, problems = lock_bytes(root)
+    return (Lock(), problems) if raw is None else parse_lock(raw)

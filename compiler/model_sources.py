@@ -45,6 +45,10 @@ class SourceRefused(Exception):
         self.hint = hint
 
 
+class NotInstalled(SourceRefused):
+    """The distribution is not installed where this process runs (validate may run in a lighter environment)."""
+
+
 @dataclass(frozen=True)
 class PackageModel:
     folder: Path     # the model folder the distribution ships (config.json and weights)
@@ -63,7 +67,7 @@ def package_model(package: str, root: Path | None) -> PackageModel:
     context = DistributionFinder.Context(name=package, path=_search_path(top))
     found = next(iter(MetadataPathFinder.find_distributions(context)), None)
     if found is None:
-        raise SourceRefused("E240", f"the model package {package} is not installed "
+        raise NotInstalled("E240", f"the model package {package} is not installed "
                             "(no distribution of that name outside the repository)",
                             _INSTALL_HINT.format(name=package))
     shipped = sorted((f for f in found.files or () if f.name == "config.json" and f.parent.name == "model"),
@@ -81,6 +85,23 @@ def package_model(package: str, root: Path | None) -> PackageModel:
         raise SourceRefused("E240", f"the model folder of {package} is missing ({folder})",
                             f"reinstall it: pip install --force-reinstall {package}")
     return PackageModel(Path(folder), found.version)
+
+
+def shadowed_in(root: Path, package: str) -> str | None:
+    """A file or folder of ``root`` that Python would import as ``package`` (payload.py, payload/, a dist-info)."""
+    module = re.sub(r"[-.]+", "_", package).lower()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return None
+    for name in sorted(names):
+        lower = name.lower()
+        stem = lower.split(".", 1)[0]
+        if stem == module and (lower.endswith(tuple(CODE_SUFFIXES)) or os.path.isdir(os.path.join(root, name))):
+            return name
+        if lower.endswith(".dist-info") and re.sub(r"[-.]+", "_", lower.rsplit("-", 1)[0]) == module:
+            return name
+    return None
 
 
 def _search_path(top: str | None) -> list[str]:

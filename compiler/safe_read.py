@@ -40,11 +40,12 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (s
 class ReadRefused(Exception):
     """A file llmops will not read. ``message`` completes "<file> ..."; it never quotes the file."""
 
-    def __init__(self, code: str, message: str, hint: str) -> None:
+    def __init__(self, code: str, message: str, hint: str, path: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.hint = hint
+        self.path = path  # set where the file is known by a name to show (llmops' own state files)
 
 
 def confined(root: Path | str, path: Path | str) -> str:
@@ -83,6 +84,21 @@ def read_regular(path: Path | str, cap: int, root: Path | str | None = None, *, 
     finally:
         os.close(fd)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def read_state(root: Path | str, name: str) -> bytes | None:
+    """One of llmops' state files at the project root (the lock, the apply log): None when absent.
+
+    A pull request can replace them with a FIFO, a link to ``/dev/zero`` or a file of gigabytes,
+    so they are read like any other file of the checkout; a refusal names the file.
+    """
+    try:
+        return read_regular(Path(root) / name, MAX_STATE_BYTES, root)
+    except FileNotFoundError:
+        return None
+    except ReadRefused as refused:
+        refused.path = name
+        raise
 
 
 def _open_checked(path: Path | str, cap: int | None, root: Path | str | None, follow: bool) -> tuple[int, int]:

@@ -29,7 +29,7 @@ from typing import Any
 from compiler.audit.applylog import APPLY_LOG_NAME, LANDING, all_records, kind_of, read_log_bytes
 from compiler.audit.chain import verify_chain
 from compiler.diagnostics import Diagnostic, error
-from compiler.lockfile import LOCK_NAME, Lock, LockEntry, locate, parse_lock, read_lock
+from compiler.lockfile import LOCK_NAME, Lock, LockEntry, lock_bytes, locate, parse_lock
 
 UNVOUCHED_CODE = "E303"
 LOG_BROKEN_CODE = "E304"
@@ -147,12 +147,17 @@ def read_trusted_lock(root: Path, key: bytes | None = None) -> tuple[Lock, list[
     ``key`` defaults to ``LLMOPS_LOG_KEY`` from the environment.
     """
     from compiler.audit.applylog import log_key
+    from compiler.safe_read import ReadRefused
 
-    try:
-        lock_raw = (root / LOCK_NAME).read_bytes()
-    except OSError:
-        return read_lock(root)  # absent (an empty lock) or unreadable (its diagnostic)
+    lock_raw, problems = lock_bytes(root)
+    if lock_raw is None:
+        return Lock(), problems  # absent (an empty lock) or unreadable (its diagnostic)
     lock, problems = parse_lock(lock_raw)
     if problems or not lock.nodes:
         return lock, problems
-    return lock, check_state(lock, lock_raw, read_log_bytes(root), log_key() if key is None else key)
+    try:
+        log_raw = read_log_bytes(root)
+    except ReadRefused as refused:
+        return lock, [error(APPLY_LOG_NAME, 0, 0, LOG_BROKEN_CODE, f"the apply log {refused.message}; {LOCK_NAME} "
+                            "cannot be checked against it", refused.hint)]
+    return lock, check_state(lock, lock_raw, log_raw, log_key() if key is None else key)

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 MAX_BODY_BYTES = 1024 * 1024   # one request's JSON; a bigger body is refused (413) before it is parsed
+MAX_DRAIN_BYTES = 32 * MAX_BODY_BYTES  # an oversized body is read to here (discarded) so the 413 reaches the client
 MAX_BATCH = 256                # rows in one {"inputs": [...]} request
 MAX_TEXT_CHARS = 100_000       # one input value; the tokenizer truncates far below this anyway
 SHAPES = 'send JSON: {"text": "..."}, a row of the prompt\'s inputs, or {"inputs": [row, ...]}'

@@ -104,20 +104,30 @@ class Router:
 
 
 async def read_json(request: Any) -> Any:
-    """The request's JSON, read no further than MAX_BODY_BYTES; BadRequest (400, 413) otherwise."""
+    """The request's JSON, read no further than MAX_BODY_BYTES; BadRequest (400, 413) otherwise.
+
+    An oversized body is still read to its end (discarded, up to MAX_DRAIN_BYTES) before the 413
+    goes out: a server that answers and closes while the client is still sending makes the
+    client's kernel see a reset instead of the answer (what nginx's lingering close avoids).
+    """
     import json
 
-    from runners.serve_request import MAX_BODY_BYTES, SHAPES, BadRequest
+    from runners.serve_request import MAX_BODY_BYTES, MAX_DRAIN_BYTES, SHAPES, BadRequest
 
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    declared = int(declared) if declared is not None and declared.isdigit() else None
+    if declared is not None and declared > MAX_DRAIN_BYTES:
         raise BadRequest(f"the body is {declared} bytes; the limit is {MAX_BODY_BYTES}", 413)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BadRequest(f"the body is over {MAX_BODY_BYTES} bytes", 413)
-        chunks.append(chunk)
+        if size > MAX_DRAIN_BYTES:
+            break
+        if size <= MAX_BODY_BYTES:
+            chunks.append(chunk)
+    if size > MAX_BODY_BYTES:
+        said = f"{declared} bytes" if declared is not None else f"over {MAX_BODY_BYTES} bytes"
+        raise BadRequest(f"the body is {said}; the limit is {MAX_BODY_BYTES}", 413)
     try:
         return json.loads(b"".join(chunks))
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: [[[[...

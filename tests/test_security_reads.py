@@ -89,6 +89,23 @@ def test_a_model_package_committed_to_the_repository_is_refused_and_never_import
     assert not marker.exists(), "payload.py ran"
 
 
+def test_a_package_missing_where_validate_runs_is_a_warning_but_never_loads(tmp_path):
+    """A pull request's job may validate without the run extra: the package is not there to check. That
+    warns (W240); only a module of that name in the repository (the attack's shape) makes it an error."""
+    from runners.modeling.loading import package_model_folder
+
+    repo = tmp_path / "repo"
+    write_project(repo, {"model.yaml": MODEL.format(base="{package: no-such-model-dist}")})
+    done = cli("validate", ".", cwd=repo)
+    assert done.returncode == 0 and "warning[W240]" in done.stdout and "model.yaml:5:" in done.stdout, done.stdout
+    with pytest.raises(NodeFailed, match="no-such-model-dist is not installed"):
+        package_model_folder("no-such-model-dist", repo)  # where apply loads it, the absence is a refusal
+    (repo / "no_such_model_dist").mkdir()
+    (repo / "no_such_model_dist" / "__init__.py").write_text("raise SystemExit('imported')\n")
+    done = cli("validate", ".", cwd=repo)
+    assert done.returncode == 1 and "error[E240]" in done.stdout and "no_such_model_dist in the repository" in done.stdout
+
+
 def test_the_runner_finds_packages_by_metadata_never_from_the_repository(tmp_path, monkeypatch):
     from runners.modeling.loading import package_model_folder
 

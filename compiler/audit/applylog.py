@@ -135,11 +135,14 @@ def split_lines(raw: bytes) -> list[LogLine]:
 
 
 def read_log_bytes(root: Path) -> bytes:
-    """The log's bytes; an absent log is an empty one (nothing applied yet)."""
-    try:
-        return (root / APPLY_LOG_NAME).read_bytes()
-    except FileNotFoundError:
-        return b""
+    """The log's bytes; an absent log is an empty one (nothing applied yet).
+
+    A log that is not a regular file of the repository, or is above the state cap, raises
+    ``ReadRefused`` (the CLI tells it as the file's problem, with a hint).
+    """
+    from compiler.safe_read import read_state
+
+    return read_state(root, APPLY_LOG_NAME) or b""
 
 
 def all_records(raw: bytes) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from compiler.audit.git import Repo, file_versions
 from compiler.audit.history import SpecCommit, introduced_by, iso, spec_history
 from compiler.audit.moments import Moment, NodeState, gates_at, runs_until, state_at, when
 from compiler.audit.snapshot import BlobCache
-from compiler.lockfile import LOCK_NAME, LockEntry, parse_lock
+from compiler.lockfile import LOCK_NAME, LockEntry, lock_bytes, parse_lock
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,9 @@ class Lineage:
 def lock_entries(repo: Repo, root: Path) -> dict[tuple[str, str], LockEntry]:
     """(node, fingerprint) -> its entry, from every committed version of the lock and the working tree's."""
     versions = [raw for _, raw in reversed(file_versions(repo, repo.path(LOCK_NAME)))]
-    try:
-        versions.append((root / LOCK_NAME).read_bytes())
-    except OSError:
-        pass
+    working, _ = lock_bytes(root)  # unreadable (a FIFO, a link out): only the committed versions count
+    if working is not None:
+        versions.append(working)
     entries: dict[tuple[str, str], LockEntry] = {}
     for raw in versions:
         lock, _ = parse_lock(raw)

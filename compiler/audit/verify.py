@@ -26,16 +26,17 @@ def verify_apply_log(root: Path, repo: Repo | None, key: bytes | None = None) ->
 
 
 def _lock_problem(root: Path, raw: bytes) -> ChainProblem | None:
-    from compiler.lockfile import LOCK_NAME, locate, read_lock
+    from compiler.lockfile import LOCK_NAME, lock_bytes, locate, parse_lock
     from compiler.state_trust import unvouched_entries
 
-    lock, problems = read_lock(root)
-    if problems:
-        return ChainProblem("unvouched", f"{LOCK_NAME} does not read: {problems[0].message}")
-    found = unvouched_entries(lock, all_records(raw))
+    lock_raw, problems = lock_bytes(root)
+    lock, parsed = parse_lock(lock_raw) if lock_raw is not None else (None, [])
+    if problems or parsed:
+        return ChainProblem("unvouched", f"{LOCK_NAME} does not read: {(problems or parsed)[0].message}")
+    found = unvouched_entries(lock, all_records(raw)) if lock is not None else []
     if not found:
         return None
-    text = (root / LOCK_NAME).read_text(encoding="utf-8", errors="replace")
+    text = lock_raw.decode("utf-8", errors="replace")
     shown = "; ".join(f"{item.node} ({LOCK_NAME}:{':'.join(map(str, locate(text, item.path)))}): {item.reason}"
                       for item in found[:5])
     more = f" (+{len(found) - 5} more)" if len(found) > 5 else ""

@@ -153,10 +153,6 @@ def state_at(root, rev: str) -> tuple[bytes | None, bytes | None]:  # noqa: ANN0
 
 def read_state(root) -> tuple[bytes | None, bytes | None]:  # noqa: ANN001 - a Path
     """The two files in the working tree (None where absent)."""
-    found = []
-    for name in (LOCK_NAME, APPLY_LOG_NAME):
-        try:
-            found.append((root / name).read_bytes())
-        except FileNotFoundError:
-            found.append(None)
-    return found[0], found[1]
+    from compiler.safe_read import read_state
+
+    return read_state(root, LOCK_NAME), read_state(root, APPLY_LOG_NAME)
