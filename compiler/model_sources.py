@@ -99,7 +99,7 @@ def shadowed_in(root: Path, package: str) -> str | None:
         stem = lower.split(".", 1)[0]
         if stem == module and (lower.endswith(tuple(CODE_SUFFIXES)) or os.path.isdir(os.path.join(root, name))):
             return name
-        if lower.endswith(".dist-info") and re.sub(r"[-.]+", "_", lower.rsplit("-", 1)[0]) == module:
+        if lower.endswith(".dist-info") and re.sub(r"[-.]+", "_", lower[:-len(".dist-info")].rsplit("-", 1)[0]) == module:
             return name
     return None
 

@@ -38,7 +38,7 @@ def check_model_bases(project: Project) -> list[Diagnostic]:
                                      "checked here", f"apply refuses it unless it is installed; {absent.hint}"))
             else:
                 found.append(resource.error(where, absent.code, f"{absent.message}; {shadow} in the repository is "
-                                            "not a distribution and is never imported", absent.hint))
+                                            "never imported, nor taken for an installed one", absent.hint))
         except SourceRefused as refused:
             where = ("spec", "base", "package" if base.package else "path")
             found.append(resource.error(where, refused.code, refused.message, refused.hint))
