@@ -39,7 +39,7 @@ from compiler.discover import find_spec_paths, project_root
 from compiler.fingerprint import STEP_CODE_VERSIONS, Fingerprint
 from compiler.installed import library_signature, package_folder, stat_signature
 from compiler.parse_cache import write_cache_file
-from compiler.paths import resolve_inside
+from compiler.paths import resolve_inside, walk_inside
 from compiler.plan import Plan, specs_digest
 from compiler.safe_read import MAX_SPEC_BYTES, ReadRefused, read_regular
 
@@ -188,16 +188,17 @@ def data_state(root: Path, sources: list[str]) -> tuple:
             continue
         text = str(target)
         own = stat_signature(text)
-        if own is not None and stat.S_ISDIR(own[0]):  # as data_md5 walks a folder
-            files = sorted(p for p in target.rglob("*") if p.is_file())
+        if own is not None and stat.S_ISDIR(own[0]):  # the files data_md5 would read, and what it would refuse
+            files, refused = walk_inside(root, target)
             own = tuple((p.relative_to(target).as_posix(), stat_signature(str(p))) for p in files)
+            own += tuple((r.path.relative_to(target).as_posix(), r.code) for r in refused)
         state.append((source, text, stat_signature(text + ".dvc"), own))
     return tuple(state)
 
 
 def _mtimes(entry: Any) -> list[int]:
-    """Every mtime in one source's state: a signature, a folder's (name, signature) pairs, or None."""
-    if not entry:
+    """Every mtime in one source's state: a signature, a folder's (name, signature or refusal code) pairs, or None."""
+    if not entry or isinstance(entry, str):
         return []
     if isinstance(entry[0], int):
         return [entry[2]]

@@ -108,7 +108,18 @@ def test_a_lock_entry_edited_without_a_record_is_refused_by_plan_apply_and_verif
     assert not (vouched / ".llmops" / "ray").exists(), "no cluster was started"
     verified = cli("audit", "verify", ".", cwd=vouched)
     assert verified.returncode == 1 and "unvouched" in verified.stdout and "EvalGate/quality:gate" in verified.stdout
+    pulled = cli("pull", ".", cwd=vouched)
+    assert pulled.returncode == 1 and "is not vouched for" in pulled.stderr and "restore it from git" in pulled.stderr
     assert (lock.read_bytes(), read_log_bytes(vouched)) == before, "nothing was written"
+
+
+def test_pull_restores_nothing_outside_the_project_whatever_a_vouched_lock_names(tmp_path):
+    root = write_project(tmp_path / "specs", files())
+    write_vouched_lock(root, {"Dataset/x:prepare": LockEntry("f" * 64, "prepare", "Dataset/x", "prepare/1", {}, {}, {},
+                                                             outputs={"artifacts/../../outside": "0" * 32 + ".dir"})})
+    pulled = cli("pull", ".", cwd=root)
+    assert pulled.returncode == 1 and "an output outside the project: 'artifacts/../../outside'" in pulled.stderr
+    assert not (tmp_path.parent / "outside").exists() and not (root / ".dvc").exists()
 
 
 def test_a_forged_re_hashed_tail_fails_verify_plan_and_apply_with_the_key_set(vouched):
