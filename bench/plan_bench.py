@@ -91,7 +91,7 @@ POLICIES = """\
 apiVersion: llmops/v1
 kind: Policy
 metadata:
-  name: prod-needs-gate
+  name: team-prod-needs-gate
   owner: security-lead@example.com
 spec:
   severity: error
@@ -576,7 +576,13 @@ def write_full_lock(root: Path) -> int:
             data=fp.data, outputs={"model": _md5(fp.value.encode())} if fp.step == "finetune" else {},
             metrics={"accuracy": 0.91} if fp.step == "evaluate" else {}, applied_at="2026-11-25T10:00:00Z",
             commit="0" * 40, applied_by="bench <bench@example.com>")
-    (root / "llmops.lock").write_text(Lock(nodes).to_json())
+    from runners.apply_log import LogWriter, landing_record
+    from runners.state import LockWriter
+
+    # as apply writes it: a landing record vouching for every entry, then the lock (compiler/state_trust.py)
+    LogWriter(root).append(landing_record("bench", "bench <bench@example.com>", None, "bench", nodes, {},
+                                          dict.fromkeys(nodes, "applied"), dict.fromkeys(nodes, "create")))
+    LockWriter(root, Lock()).record(nodes)
     clear_llmops_cache(root)
     return len(nodes)
 

@@ -1,0 +1,34 @@
+"""The benchmarks still run: each at its smallest size, exit 0 and its report printed.
+
+A benchmark reports numbers and asserts nothing, so nothing else notices when a change to
+llmops breaks one (a lock it writes that apply would not, a Policy that a new rule refuses).
+This runs the compiler's benchmarks end to end at a size that takes seconds; their figures
+are not looked at here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+SMALLEST = {
+    "plan_bench.py": (["--sizes", "8", "--repeat", "1", "--skip-dvc"], "Targets:"),
+    "policy_bench.py": (["--sizes", "8", "--repeat", "1", "--no-engines"], "0 errors"),
+    "audit_bench.py": (["--commits", "5", "--repeat", "1"], "within 5x of git log"),
+}
+
+
+@pytest.mark.parametrize("script", sorted(SMALLEST))
+def test_a_benchmark_runs_to_its_report(script, tmp_path):
+    args, reported = SMALLEST[script]
+    done = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+                                                       "HOME": str(tmp_path), "TMPDIR": str(tmp_path)})
+    assert done.returncode == 0 and reported in done.stdout, done.stdout[-2000:] + done.stderr[-3000:]
