@@ -31,10 +31,12 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from runners.files import write_atomic
 from runners.local_head import (SINGLE_MACHINE, TEMP_PARENT, TEMP_PREFIX, Head, HeadPorts, head_command, head_env,
@@ -62,6 +64,11 @@ class Cluster:
         return {**env, **(SINGLE_MACHINE if self.local else {})}
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a redirect is an error: the token goes to the dashboard asked, nowhere it points
+
+
 @dataclass(frozen=True)
 class Dashboard:
     """A Ray dashboard llmops knows (never one a file names) and the token it is sent."""
@@ -69,11 +76,15 @@ class Dashboard:
     url: str
     token: str | None = field(default=None, repr=False)
 
-    def request(self, path: str) -> urllib.request.Request:
+    def open(self, path: str, timeout: float) -> Any:
+        """GET ``path`` with the token; redirects are not followed, and a loopback dashboard is reached without a proxy."""
         request = urllib.request.Request(f"{self.url}{path}")
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
-        return request
+        handlers: list[Any] = [_NoRedirect()]
+        if urllib.parse.urlsplit(self.url).hostname in ("127.0.0.1", "::1", "localhost"):
+            handlers.append(urllib.request.ProxyHandler({}))
+        return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
 
 
 def _state_dir(root: Path) -> Path:
@@ -101,7 +112,7 @@ def _read_token(path: Path) -> str | None:
     return token or None
 
 
-def _own_token(root: Path) -> Path:
+def own_token(root: Path) -> Path:
     """The project's token file, made afresh (mode 0600) unless a private one of this user's is there."""
     path = _state_dir(root) / "auth_token"
     if _read_token(path) is None:
@@ -121,7 +132,7 @@ def _free_port() -> int:
 
 def _dashboard_up(dashboard: Dashboard, timeout: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(dashboard.request("/api/version"), timeout=timeout) as response:
+        with dashboard.open("/api/version", timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -184,7 +195,7 @@ def start_local(root: Path, num_cpus: int | None = None, timeout: float = 90.0) 
     if running is not None:
         return running
     state = _state_dir(root)
-    tokens = _own_token(root)
+    tokens = own_token(root)
     ports = HeadPorts(*(_free_port() for _ in range(6)))
     serve_port = _free_port()
     private = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=TEMP_PARENT))  # 0700, a random name

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import urllib.error
-import urllib.request
 from typing import Any
 
 from compiler.drift import Observed
@@ -26,10 +25,11 @@ def observe(dashboard: Dashboard | str, targets: dict[str, dict[str, Any]], time
     if isinstance(dashboard, str):
         return {nid: Observed(False, error=dashboard) for nid in targets}
     try:
-        with urllib.request.urlopen(dashboard.request("/api/serve/applications/"), timeout=timeout) as response:
+        with dashboard.open("/api/serve/applications/", timeout) as response:
             answer = json.loads(response.read(MAX_ANSWER_BYTES))
     except (urllib.error.URLError, OSError, ValueError, RecursionError) as exc:
-        error = f"the Ray dashboard at {dashboard.url} did not answer ({getattr(exc, 'reason', exc)})"
+        why = f"HTTP {exc.code} {exc.reason}" if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
+        error = f"the Ray dashboard at {dashboard.url} did not answer ({why})"
         return {nid: Observed(False, error=error) for nid in targets}
     applications = answer.get("applications") if isinstance(answer, dict) else None
     applications = applications if isinstance(applications, dict) else {}

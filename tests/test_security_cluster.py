@@ -39,7 +39,7 @@ ENV_TOKEN = "env-token-" + "2" * 40
 class Recorder:
     """An HTTP server on 127.0.0.1 that records every request (path, Authorization header, body)."""
 
-    def __init__(self) -> None:
+    def __init__(self, redirect_to: str | None = None) -> None:
         self.seen: list[tuple[str, str, str | None, bytes]] = []
         seen = self.seen
 
@@ -47,6 +47,12 @@ class Recorder:
             def _answer(self) -> None:
                 size = int(self.headers.get("Content-Length") or 0)
                 seen.append((self.command, self.path, self.headers.get("Authorization"), self.rfile.read(size)))
+                if redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", f"{redirect_to}{self.path}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = json.dumps({"applications": {}, "prediction": "recorded"}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -158,6 +164,26 @@ def test_the_drift_check_asks_only_a_known_dashboard(tmp_path):
     assert "not an http(s) address" in known_dashboard(tmp_path, environ={"RAY_DASHBOARD_ADDRESS": "file:///etc/passwd"})
 
 
+def test_a_committed_or_linked_token_file_is_replaced_not_used(tmp_path):
+    from runners.cluster import own_token
+
+    root = tmp_path / "specs"
+    path = token_path(root)
+    path.parent.mkdir(parents=True)
+    path.write_text("token-everyone-can-read-in-git")  # what a checkout of a committed file leaves: mode 0644
+    path.chmod(0o644)
+    assert own_token(root) == path and path.stat().st_mode & 0o777 == 0o600
+    assert "token-everyone-can-read-in-git" not in path.read_text()
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY")
+    secret.chmod(0o600)
+    path.unlink()
+    path.symlink_to(secret)
+    assert own_token(root) == path and not path.is_symlink() and secret.read_text() == "PRIVATE KEY"
+    kept = path.read_text()
+    assert own_token(root) == path and path.read_text() == kept  # a private token of the project's own is kept
+
+
 def test_call_sends_the_payload_only_to_this_machine_and_never_a_token(tmp_path, recorder, sleeper):
     root = _hostile_project(tmp_path, "http://collector.example:8000", sleeper.pid)
     refused = run_llmops("call", "Deployment/prod", '{"text": "customer secret"}', "--project", ".", cwd=root,
@@ -175,6 +201,17 @@ def test_call_sends_the_payload_only_to_this_machine_and_never_a_token(tmp_path,
                       cwd=root, env=_clean_env())
     assert sent.returncode == 0 and '"recorded"' in sent.stdout, sent.stdout + sent.stderr
     assert recorder.seen == [("POST", "/prod", None, b'{"text": "hi"}')]
+
+
+def test_the_token_does_not_follow_a_redirect(recorder):
+    from runners.cluster import Dashboard
+    from runners.serve_observe import observe
+
+    with Recorder(redirect_to=recorder.url) as known:
+        seen = observe(Dashboard(known.url, ENV_TOKEN), {"Deployment/prod:deploy": {"app": "prod"}})
+        assert not seen["Deployment/prod:deploy"].reachable and "302" in seen["Deployment/prod:deploy"].error
+        assert known.seen == [("GET", "/api/serve/applications/", f"Bearer {ENV_TOKEN}", b"")]
+    assert recorder.seen == [], "the redirect was not followed"
 
 
 @pytest.mark.parametrize("url, ok", [
