@@ -16,9 +16,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -269,7 +271,7 @@ def test_down_signals_no_process_the_record_does_not_prove_ours(tmp_path, sleepe
         assert sleeper.poll() is None, f"{case}: the process was signalled"
 
     # A process that looks like a head, with a matching record, but started for another project's token.
-    private = Path(__import__("tempfile").mkdtemp(prefix="llmops-ray-", dir="/tmp"))
+    private = Path(tempfile.mkdtemp(prefix="llmops-ray-", dir="/tmp"))
     other = _fake_head(tmp_path, tmp_path / "other-project-token", private)
     try:
         _record(root, {"head": _identity_of(other.pid).to_json(), "serve_port": 8000})
@@ -432,8 +434,6 @@ def test_the_local_cluster_listens_on_loopback_only_and_keeps_its_temp_dir_priva
         started = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
                                  env={**os.environ, **cluster.env()})
         assert started.returncode == 0, started.stderr[-3000:]
-        import urllib.request
-
         with urllib.request.urlopen(f"http://127.0.0.1:{cluster.serve_port}/hello", timeout=30) as answer:
             assert answer.read() == b"hello"
 
