@@ -1,8 +1,9 @@
 """Drift: a deployment the lock says serves version V, checked against what the cluster serves.
 
 Pure: ``detect_drift`` takes the lock and what was observed (from Serve's REST API, by
-``runners.serve_observe``) and says, per deploy node, why it no longer matches. An
-unreachable cluster is not drift: plan says it could not check, and changes nothing.
+``runners.serve_observe``, on the cluster llmops knows) and says, per deploy node, why it
+no longer matches. An unreachable or unknown cluster is not drift: plan says it could not
+check, and changes nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ def detect_drift(lock: Lock, observed: dict[str, Observed]) -> tuple[dict[str, s
 
 
 def deploy_targets(lock: Lock) -> dict[str, dict[str, Any]]:
-    """Deploy nodes and where their cluster answers: {node: {app, dashboard_url}}."""
-    return {nid: e.outputs["serve"] for nid, e in lock.nodes.items()
-            if e.step == "deploy" and isinstance(e.outputs.get("serve"), dict)}
+    """Deploy nodes and what they serve: {node: {app, version}}.
+
+    Only names: where to ask is the cluster llmops knows, never a URL in the lock (an older
+    lock's ``dashboard_url`` is still read, and ignored).
+    """
+    return {nid: {"app": e.outputs["serve"].get("app"), "version": e.outputs["serve"].get("version")}
+            for nid, e in lock.nodes.items() if e.step == "deploy" and isinstance(e.outputs.get("serve"), dict)}

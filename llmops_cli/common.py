@@ -110,8 +110,13 @@ def short_lived_gc() -> None:
     gc.set_threshold(500_000, 50, 1000)
 
 
-def drift_check(root: Path, refresh: bool = True) -> Any:
-    """For plan_project: look at what the lock's deployments serve now; notes go to stderr."""
+def drift_check(root: Path, refresh: bool = True, address: str | None = None) -> Any:
+    """For plan_project: look at what the lock's deployments serve now; notes go to stderr.
+
+    The cluster asked is the one apply would use (``address``, else the environment, else
+    the project's verified local head: runners/cluster.py ``known_dashboard``), never a URL
+    that the lock names.
+    """
     def check(lock: Any) -> dict[str, str]:
         if not refresh:
             return {}
@@ -120,9 +125,10 @@ def drift_check(root: Path, refresh: bool = True) -> Any:
         targets = deploy_targets(lock)
         if not targets:
             return {}
+        from runners.cluster import known_dashboard
         from runners.serve_observe import observe
 
-        drifted, notes = detect_drift(lock, observe(root, targets))
+        drifted, notes = detect_drift(lock, observe(known_dashboard(root, address), targets))
         for note in notes:
             click.echo(f"note: {note}", err=True)
         return drifted

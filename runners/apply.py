@@ -417,7 +417,7 @@ class Applier:
             self._finish(NodeReport(nid, "deploy", "failed", error=exc.message, hint=exc.hint or "",
                                     seconds=time.perf_counter() - started, attempts=1))
             return
-        serve = {k: result.details[k] for k in ("app", "version", "url", "route_prefix", "config", "dashboard_url")}
+        serve = {k: result.details[k] for k in ("app", "version", "url", "route_prefix", "config")}
         self._land([Landed(nid, self._place(nid, tmp), result,
                            NodeReport(nid, "deploy", "applied", result.summary, seconds=time.perf_counter() - started,
                                       attempts=1), {"serve": serve})])

@@ -2,54 +2,126 @@
 
 The local cluster is a real Ray head started in the background (``ray start --head
 --block`` in its own process group), so deployments keep serving after ``apply``
-returns; ``llmops down`` stops it. Token authentication stays on, deliberately: Ray 2.60
-turns it on for local clusters, and a cluster that runs arbitrary code must not be open
-to anyone on the machine. The token is the project's own (``.llmops/ray/auth_token``,
-mode 0600, never in git), not the user-wide ``~/.ray/auth_token``; processes that talk to
-the cluster get it through ``RAY_AUTH_MODE=token`` and ``RAY_AUTH_TOKEN_PATH``.
-An existing cluster is reached with whatever token the user configured for Ray.
+returns; ``llmops down`` stops it. Every listener of it is on 127.0.0.1, and its temp dir
+is private (runners/local_head.py). Token authentication stays on, deliberately: Ray 2.60
+turns it on for local clusters, and a cluster that runs arbitrary code must not be open to
+anyone on the machine. The token is the project's own (``.llmops/ray/auth_token``, mode
+0600, never in git), not the user-wide ``~/.ray/auth_token``; processes that talk to the
+cluster get it through ``RAY_AUTH_MODE=token`` and ``RAY_AUTH_TOKEN_PATH``. An existing
+cluster is reached with whatever token the user configured for Ray.
+
+``.llmops/ray/cluster.json`` records the head's identity (pid, start time, command line:
+runners/process_identity.py). The file is in the checkout, so a pull request can commit
+one: nothing in it is believed until the live process matches all three, runs as this
+user and was started with this project's token, and even then the cluster's addresses and
+temp dir are read from the live command line, and the token path is the project's own.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from runners.files import write_atomic
+from runners.local_head import (SINGLE_MACHINE, TEMP_PARENT, TEMP_PREFIX, Head, HeadPorts, head_command, head_env,
+                                read_head)
+from runners.process_identity import (ProcessIdentity, from_json, identify, mismatch, owned, session_members,
+                                      signal_session)
 from runners.step import NodeFailed
 
 NAMESPACE = "llmops"
+RECORD = "cluster.json"
 
 
 @dataclass(frozen=True)
 class Cluster:
     address: str                 # GCS address, host:port
-    dashboard_url: str           # http://host:port (Serve's REST API; drift checks read it)
+    dashboard_url: str           # http://host:port (Serve's REST API)
     serve_port: int              # where Serve's HTTP proxy listens
     token_path: str | None = None
-    pid: int | None = None       # the local head's `ray start --block` process (its group is the cluster)
+    head: ProcessIdentity | None = None  # the local head's `ray start --block` process (its group is the cluster)
     local: bool = False
 
     def env(self) -> dict[str, str]:
-        """Environment for any process that must reach this cluster."""
-        if self.token_path is None:
-            return {}
-        return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": self.token_path}
+        """Environment for any process that must reach this cluster (set before it imports Ray)."""
+        env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": self.token_path} if self.token_path else {}
+        return {**env, **(SINGLE_MACHINE if self.local else {})}
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a redirect is an error: the token goes to the dashboard asked, nowhere it points
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """A Ray dashboard llmops knows (never one a file names) and the token it is sent."""
+
+    url: str
+    token: str | None = field(default=None, repr=False)
+
+    def open(self, path: str, timeout: float) -> Any:
+        """GET ``path`` with the token; redirects are not followed, and a loopback dashboard is reached without a proxy."""
+        request = urllib.request.Request(f"{self.url}{path}")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        handlers: list[Any] = [_NoRedirect()]
+        if urllib.parse.urlsplit(self.url).hostname in ("127.0.0.1", "::1", "localhost"):
+            handlers.append(urllib.request.ProxyHandler({}))
+        return urllib.request.build_opener(*handlers).open(request, timeout=timeout)
 
 
 def _state_dir(root: Path) -> Path:
-    return root / ".llmops" / "ray"
+    from compiler.llmops_dir import llmops_dir  # a .llmops committed as a symlink is refused, not written through
+
+    return llmops_dir(root, "ray")
+
+
+def token_path(root: Path) -> Path:
+    """The project's own token file; never a path a file names."""
+    return root / ".llmops" / "ray" / "auth_token"
+
+
+def _read_token(path: Path) -> str | None:
+    """The token in ``path`` when it is a regular file of this user's, mode 0600 (a committed one is neither)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            return None
+        token = handle.read(4096).decode("ascii", "replace").strip()
+    return token or None
+
+
+def own_token(root: Path) -> Path:
+    """The project's token file, made afresh (mode 0600) unless a private one of this user's is there."""
+    path = _state_dir(root) / "auth_token"
+    if _read_token(path) is None:
+        if os.path.lexists(path):
+            path.unlink()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path
 
 
 def _free_port() -> int:
@@ -58,49 +130,63 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _alive(pid: int | None) -> bool:
-    """True while ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
-    if not pid:
-        return False
+def _dashboard_up(dashboard: Dashboard, timeout: float = 2.0) -> bool:
     try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _dashboard_up(url: str, token_path: str | None, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(authorized(f"{url}/api/version", token_path), timeout=timeout) as response:
+        with dashboard.open("/api/version", timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
 
-def authorized(url: str, token_path: str | None) -> urllib.request.Request:
-    """A request to the dashboard carrying the cluster's bearer token, when it has one."""
-    request = urllib.request.Request(url)
-    token = os.environ.get("RAY_AUTH_TOKEN")
-    if token_path and not token:
-        try:
-            token = Path(token_path).read_text().strip()
-        except OSError:
-            token = None
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    return request
+def _environ_of(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.decode("utf-8", "surrogateescape").split("=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return dict(pairs)
+
+
+def verified_head(root: Path) -> tuple[ProcessIdentity, Head, dict] | str | None:
+    """The head ``cluster.json`` records, proven to be this project's running one; None when there is no record,
+    else why the record proves nothing (then nothing may be signalled or trusted)."""
+    from compiler.safe_read import ReadRefused, read_regular
+
+    try:
+        record = json.loads(read_regular(root / ".llmops" / "ray" / RECORD, 64 * 1024))
+    except FileNotFoundError:
+        return None
+    except (OSError, ReadRefused, ValueError, RecursionError):
+        record = None
+    recorded = from_json(record.get("head")) if isinstance(record, dict) else None
+    if recorded is None:
+        return f"{RECORD} is not a record of a cluster llmops started (it names no process identity)"
+    why = mismatch(recorded, identify(recorded.pid))
+    if why is None and not owned(recorded.pid):
+        why = f"process {recorded.pid} runs as another user"
+    head = read_head(recorded.cmdline) if why is None else None
+    if why is None and head is None:
+        why = f"process {recorded.pid} is not a Ray head llmops started"
+    if why is None:
+        started_with = _environ_of(recorded.pid).get("RAY_AUTH_TOKEN_PATH", "")
+        if not started_with or os.path.realpath(started_with) != os.path.realpath(token_path(root)):
+            why = f"process {recorded.pid} is the Ray head of another project"
+    return why if why is not None or head is None else (recorded, head, record)
 
 
 def recorded_local(root: Path) -> Cluster | None:
-    """The project's local cluster when it is running, else None."""
-    try:
-        cluster = Cluster(**json.loads((_state_dir(root) / "cluster.json").read_text()))
-    except (OSError, ValueError, TypeError):
+    """The project's local cluster when it is running (proven by its head's identity), else None."""
+    found = verified_head(root)
+    if not isinstance(found, tuple):
         return None
-    return cluster if _alive(cluster.pid) and _dashboard_up(cluster.dashboard_url, cluster.token_path) else None
+    identity, head, record = found
+    serve_port = record.get("serve_port")
+    if not isinstance(serve_port, int) or isinstance(serve_port, bool) or not 0 < serve_port < 65536:
+        return None
+    tokens = token_path(root)
+    if not _dashboard_up(Dashboard(head.dashboard_url, _read_token(tokens))):
+        return None
+    return Cluster(head.address, head.dashboard_url, serve_port, str(tokens), identity, local=True)
 
 
 def start_local(root: Path, num_cpus: int | None = None, timeout: float = 90.0) -> Cluster:
@@ -109,65 +195,112 @@ def start_local(root: Path, num_cpus: int | None = None, timeout: float = 90.0) 
     if running is not None:
         return running
     state = _state_dir(root)
-    state.mkdir(parents=True, exist_ok=True)
-    token_path = state / "auth_token"
-    if not token_path.exists():
-        fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    port, dashboard_port, serve_port = _free_port(), _free_port(), _free_port()
-    # Ray's socket paths must stay short: a temp dir per project under /tmp, not inside the repo.
-    temp_dir = Path("/tmp") / f"llmops-ray-{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:10]}"
-    ray_bin = Path(sys.executable).with_name("ray")
-    command = [str(ray_bin), "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
-               f"--num-cpus={num_cpus or os.cpu_count() or 1}", "--include-dashboard=true",
-               "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", f"--temp-dir={temp_dir}",
-               "--disable-usage-stats"]
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_path)}
-    env.pop("RAY_AUTH_TOKEN", None)
+    tokens = own_token(root)
+    ports = HeadPorts(*(_free_port() for _ in range(6)))
+    serve_port = _free_port()
+    private = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=TEMP_PARENT))  # 0700, a random name
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    command = head_command(ray_bin, num_cpus or os.cpu_count() or 1, ports, private)
     log = open(state / "head.log", "ab")  # noqa: SIM115 - handed to the background process
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    cluster = Cluster(f"127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}", serve_port, str(token_path),
-                      process.pid, local=True)
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=head_env(os.environ, str(tokens), ports),
+                               start_new_session=True)
+    log.close()
+    head = read_head(command)
+    assert head is not None  # what head_command builds, read_head reads
+    dashboard = Dashboard(head.dashboard_url, _read_token(tokens))
     deadline = time.monotonic() + timeout
-    while not _dashboard_up(cluster.dashboard_url, cluster.token_path, timeout=1.0):
+    while not _dashboard_up(dashboard, timeout=1.0):
         if process.poll() is not None or time.monotonic() > deadline:
-            stop_pid(process.pid)
+            _stop_started(process, private)
             raise NodeFailed("the local Ray cluster did not start",
                              f"see {state / 'head.log'}; or run apply on a cluster with --address", retryable=False)
         time.sleep(0.5)
-    write_atomic(state / "cluster.json", json.dumps(asdict(cluster), indent=2))
-    return cluster
+    identity = identify(process.pid)
+    if identity is None or process.poll() is not None:
+        _stop_started(process, private)
+        raise NodeFailed("the local Ray cluster stopped as it started", f"see {state / 'head.log'}", retryable=False)
+    record = {"head": identity.to_json(), "serve_port": serve_port,
+              "address": head.address, "dashboard_url": head.dashboard_url}  # the last two for people: never read back
+    write_atomic(state / RECORD, json.dumps(record, indent=2) + "\n")
+    return Cluster(head.address, head.dashboard_url, serve_port, str(tokens), identity, local=True)
 
 
-def stop_pid(pid: int | None, grace: float = 15.0) -> None:
-    """Stop a local head and everything it started (its process group)."""
-    if not pid:
-        return
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except OSError:
-        return
+def _stop_started(process: subprocess.Popen, private: Path) -> None:
+    """Stop a head this call started (its session), and remove its temp dir."""
+    _stop_session(process.pid, lambda: process.poll() is None)
+    shutil.rmtree(private, ignore_errors=True)
+
+
+def _stop_session(sid: int, head_alive: Callable[[], bool], grace: float = 15.0) -> None:
+    """SIGTERM the head's session (the head, Ray's processes, its workers), then SIGKILL what is left of it.
+
+    ``sid`` is a head's pid that was proven ours; the session outlives the head while any of its members runs.
+    """
+    signal_session(sid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and head_alive():
         time.sleep(0.2)
+    deadline = time.monotonic() + 10.0
+    while session_members(sid) and time.monotonic() < deadline:
+        signal_session(sid, signal.SIGKILL)
+        time.sleep(0.2)
+
+
+def stop_local(root: Path) -> tuple[bool, str | None]:
+    """Stop the project's local cluster (deployments on it stop serving): (stopped, why nothing was signalled)."""
+    found = verified_head(root)
+    if not isinstance(found, tuple):
+        return False, found and f"nothing was signalled: {found}"
+    identity, head, _ = found
+    _stop_session(identity.pid, lambda: mismatch(identity, identify(identity.pid)) is None)
+    private = head.private_dir  # from the verified command line; made by mkdtemp, so a real folder of this user's
     try:
-        os.killpg(pid, signal.SIGKILL)
+        info = os.lstat(private)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            shutil.rmtree(private, ignore_errors=True)
     except OSError:
         pass
+    (root / ".llmops" / "ray" / RECORD).unlink(missing_ok=True)
+    return True, None
 
 
-def stop_local(root: Path) -> bool:
-    """Stop the project's local cluster (deployments on it stop serving); False if none ran."""
-    path = _state_dir(root) / "cluster.json"
-    try:
-        cluster = Cluster(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
-        return False
-    running = _alive(cluster.pid)
-    stop_pid(cluster.pid)
-    path.unlink(missing_ok=True)
-    return running
+def known_dashboard(root: Path, address: str | None = None, environ: Mapping[str, str] | None = None) -> Dashboard | str:
+    """The dashboard of the cluster apply would use, or why none is known (then nothing is asked).
+
+    ``RAY_DASHBOARD_ADDRESS`` (as Ray Serve's CLI reads it) for an existing cluster, with the
+    token configured for Ray; else, when no existing cluster is named (``address``,
+    ``RAY_ADDRESS``), the project's local cluster, proven by its head's identity, with the
+    project's token. Never a URL from the lock or any other file of the checkout.
+    """
+    environ = os.environ if environ is None else environ
+    explicit = (environ.get("RAY_DASHBOARD_ADDRESS") or "").strip().rstrip("/")
+    if explicit:
+        url = explicit if "://" in explicit else f"http://{explicit}"
+        if not url.startswith(("http://", "https://")):
+            return f"RAY_DASHBOARD_ADDRESS is not an http(s) address: {explicit[:100]}"
+        return Dashboard(url, _environ_token(environ))
+    if address or environ.get("RAY_ADDRESS"):
+        return ("the Ray cluster is named (RAY_ADDRESS or --address) but not its dashboard: "
+                "set RAY_DASHBOARD_ADDRESS (e.g. http://head:8265)")
+    local = recorded_local(root)
+    if local is None:
+        return ("no Ray cluster is known: this project's local cluster is not running, "
+                "and RAY_DASHBOARD_ADDRESS names no other")
+    return Dashboard(local.dashboard_url, _read_token(token_path(root)))
+
+
+def _environ_token(environ: Mapping[str, str]) -> str | None:
+    """The token the user configured for Ray: RAY_AUTH_TOKEN, else the file RAY_AUTH_TOKEN_PATH names."""
+    token = (environ.get("RAY_AUTH_TOKEN") or "").strip()
+    if token:
+        return token
+    path = environ.get("RAY_AUTH_TOKEN_PATH")
+    if path:
+        try:
+            return Path(path).read_text().strip() or None
+        except OSError:
+            return None
+    return None
 
 
 def existing(address: str, serve_port: int = 8000) -> Cluster:
@@ -190,6 +323,5 @@ def connect(cluster: Cluster) -> Cluster:
                              retryable=False) from None
         url = context.dashboard_url or ""
         if url and not cluster.dashboard_url:
-            cluster = Cluster(cluster.address, url if url.startswith("http") else f"http://{url}",
-                              cluster.serve_port, cluster.token_path, cluster.pid, cluster.local)
+            cluster = replace(cluster, dashboard_url=url if url.startswith("http") else f"http://{url}")
     return cluster

@@ -1,43 +1,45 @@
-"""Look at what Ray Serve runs, through the dashboard's REST API (urllib only: plan must not import Ray)."""
+"""Look at what Ray Serve runs, through the dashboard's REST API (urllib only: plan must not import Ray).
+
+The dashboard asked is one llmops knows (runners/cluster.py ``known_dashboard``): the
+project's local cluster, proven by its head's identity, or the one ``RAY_DASHBOARD_ADDRESS``
+names. Never a URL from the lock: a lock edited in a pull request would otherwise receive
+the cluster's token.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
-import urllib.request
-from pathlib import Path
 from typing import Any
 
 from compiler.drift import Observed
-from runners.cluster import authorized
+from runners.cluster import Dashboard
+
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
-def observe(root: Path, targets: dict[str, dict[str, Any]], timeout: float = 3.0) -> dict[str, Observed]:
-    """What each deploy node's application looks like now, one request per dashboard."""
-    token = root / ".llmops" / "ray" / "auth_token"
-    token_path = str(token) if token.exists() else os.environ.get("RAY_AUTH_TOKEN_PATH")
-    answers: dict[str, dict[str, Any] | str] = {}
+def observe(dashboard: Dashboard | str, targets: dict[str, dict[str, Any]], timeout: float = 3.0) -> dict[str, Observed]:
+    """What each deploy node's application looks like now (one request); all unreachable when no dashboard is known."""
+    if not targets:
+        return {}
+    if isinstance(dashboard, str):
+        return {nid: Observed(False, error=dashboard) for nid in targets}
+    try:
+        with dashboard.open("/api/serve/applications/", timeout) as response:
+            answer = json.loads(response.read(MAX_ANSWER_BYTES))
+    except (urllib.error.URLError, OSError, ValueError, RecursionError) as exc:
+        why = f"HTTP {exc.code} {exc.reason}" if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
+        error = f"the Ray dashboard at {dashboard.url} did not answer ({why})"
+        return {nid: Observed(False, error=error) for nid in targets}
+    applications = answer.get("applications") if isinstance(answer, dict) else None
+    applications = applications if isinstance(applications, dict) else {}
     observed: dict[str, Observed] = {}
     for nid, serve in targets.items():
-        url = serve.get("dashboard_url")
-        if not url:
-            continue
-        if url not in answers:
-            try:
-                request = authorized(f"{url}/api/serve/applications/", token_path)
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    answers[url] = json.loads(response.read())
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                answers[url] = f"the Ray dashboard at {url} did not answer ({getattr(exc, 'reason', exc)})"
-        answer = answers[url]
-        if isinstance(answer, str):
-            observed[nid] = Observed(False, error=answer)
-            continue
-        app = (answer.get("applications") or {}).get(serve.get("app"))
-        if app is None:
+        app = applications.get(serve.get("app"))
+        if not isinstance(app, dict):
             observed[nid] = Observed(True, exists=False)
         else:
-            versions = tuple(sorted(name for name in app.get("deployments", {}) if name.startswith("v-")))
+            deployments = app.get("deployments") if isinstance(app.get("deployments"), dict) else {}
+            versions = tuple(sorted(name for name in deployments if str(name).startswith("v-")))
             observed[nid] = Observed(True, True, str(app.get("status", "")), versions)
     return observed

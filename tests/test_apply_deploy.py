@@ -110,7 +110,8 @@ def test_prepare_train_gate_deploy_drift_canary_teardown(tmp_path, ray_cluster):
     repo = tmp_path / "repo"
     write_project(repo / "specs", specs())
     git_repo(repo)
-    env = ray_cluster.env()
+    # An existing cluster (--address): the drift check asks the dashboard the environment names, never one in the lock.
+    env = {**ray_cluster.env(), "RAY_DASHBOARD_ADDRESS": ray_cluster.dashboard_url}
     assert run_llmops("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo).returncode == 0
 
     def apply(*extra: str):
@@ -123,6 +124,7 @@ def test_prepare_train_gate_deploy_drift_canary_teardown(tmp_path, ray_cluster):
     first = apply()
     assert first.returncode == 0, first.stdout + first.stderr
     deployed = lock()["Deployment/sentiment-api:deploy"]["outputs"]["serve"]
+    assert "dashboard_url" not in deployed  # the lock names no URL a credential would go to
     answer = request(deployed["url"], {"text": "love great perfect"})
     assert answer["prediction"] in ("neg", "pos") and answer["version"] == deployed["version"]
     assert lock()["EvalGate/quality:gate"]["metrics"]["passed"] is True

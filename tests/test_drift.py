@@ -39,4 +39,4 @@ def test_drift_turns_a_noop_into_an_update_with_its_reason():
     assert plan_changes(graph, prints, lock(), "s").changes[0].action == "no-op"
     change = plan_changes(graph, prints, lock(), "s", {NODE: "drift: Serve application prod is not running"}).changes[0]
     assert change.action == "update" and change.reasons[0].kind == "drift"
-    assert deploy_targets(lock())[NODE]["app"] == "prod"
+    assert deploy_targets(lock())[NODE] == {"app": "prod", "version": "v-abc"}  # an old lock's dashboard_url is ignored

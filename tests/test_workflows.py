@@ -385,7 +385,8 @@ def test_apply_workflow_applies_and_commits_the_lock_back(tmp_path, ray_cluster)
 def apply_run(work: Path, cluster) -> tuple[dict[str, StepRun], str]:
     github = {"event_name": "push", "ref": "refs/heads/main", "ref_name": "main", "sha": git(work, "rev-parse", "HEAD"), "actor": "dev",
               "repository": "acme/specs", "server_url": "https://github.example", "run_id": "42", "workflow": "llmops apply"}
-    runner = LocalRunner(work, github, variables={"LLMOPS_RAY_ADDRESS": cluster.address},
+    variables = {"LLMOPS_RAY_ADDRESS": cluster.address, "LLMOPS_RAY_DASHBOARD_ADDRESS": cluster.dashboard_url}
+    runner = LocalRunner(work, github, variables=variables,
                          base_env={"PATH": SEARCH_PATH, **cluster.env()}, action_inputs=LOCAL)
     steps = runner.run_job(load_yaml(work / ".github/workflows/llmops-apply.yml"), "apply")
     return by_key(steps), runner.summary.read_text()

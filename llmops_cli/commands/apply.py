@@ -61,7 +61,8 @@ def command(ctx: click.Context, target: Path | None, project_path: Path | None, 
     lock = _read_lock(ctx, root)
     prints = fingerprint_graph(compilation.project, compilation.graph)
     if saved is None:
-        plan = plan_changes(compilation.graph, prints, lock, compilation.project.specs_digest, drift_check(root)(lock))
+        drift = drift_check(root, address=address)(lock)
+        plan = plan_changes(compilation.graph, prints, lock, compilation.project.specs_digest, drift)
         click.echo(render_plan_text(plan, False, styler()))
         if not plan.has_changes:
             ctx.exit(0)

@@ -110,7 +110,7 @@ def deploy(ctx: StepContext, cluster: Cluster, running_version: dict[str, Any] |
     def result(history: list[dict[str, Any]], summary: str) -> StepResult:
         record = {"app": app, "url": url, "route_prefix": spec.serve.route_prefix, "version": new,
                   "config": versions[new], "replaced": old if old != new else None, "rollout": history,
-                  "dashboard_url": cluster.dashboard_url, "address": cluster.address}
+                  "address": cluster.address}
         write_atomic(ctx.out / "deployment.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
         return StepResult(metrics=dict(ctx.extra.get("gate_metrics", {})), summary=summary, details=record)
 
