@@ -172,6 +172,38 @@ def push_objects(repo: Any, remote: Any, committed: list[Committed]) -> list[Pat
     return [c.folder for c in committed if any(h.value in lost for h in c.object_ids)]
 
 
+class TransferErrors:
+    """The errors ``dvc_data``'s transfer logs for objects it could not send, kept instead of printed.
+
+    The transfer reports a failed upload by logging it (with its traceback) and leaving the
+    object out of the result; kept here, the first one is the cause of the node's failure
+    (a refused write, a lost connection) and no traceback reaches the terminal.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+
+    def __enter__(self) -> TransferErrors:
+        import logging
+
+        keeper = self
+
+        class _Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.exc_info and record.exc_info[1] is not None:
+                    keeper.errors.append(record.exc_info[1])
+
+        self._logger = logging.getLogger("dvc_data.hashfile.transfer")
+        self._handler, self._propagate = _Keep(logging.ERROR), self._logger.propagate
+        self._logger.addHandler(self._handler)
+        self._logger.propagate = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self._handler)
+        self._logger.propagate = self._propagate
+
+
 def write_dvc_file(repo: Any, committed: Committed) -> Path:
     """Write ``<folder>.dvc`` (atomically: a reader never sees half of it) and git-ignore the folder, as ``dvc add`` does."""
     folder = committed.folder
