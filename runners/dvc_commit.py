@@ -172,18 +172,19 @@ def push_objects(repo: Any, remote: Any, committed: list[Committed]) -> list[Pat
     return [c.folder for c in committed if any(h.value in lost for h in c.object_ids)]
 
 
-class TransferErrors:
-    """The errors ``dvc_data``'s transfer logs for objects it could not send, kept instead of printed.
+class DataLayerErrors:
+    """The errors ``dvc_data`` logs instead of raising, kept instead of printed.
 
-    The transfer reports a failed upload by logging it (with its traceback) and leaving the
-    object out of the result; kept here, the first one is the cause of the node's failure
-    (a refused write, a lost connection) and no traceback reaches the terminal.
+    A transfer reports a failed upload or download by logging it (with its traceback) and
+    leaving the object out of its result; a fetch logs "failed to connect" and counts the
+    files as failed. Kept here, the first one tells the node's failure (refused or missing
+    credentials, a lost connection), and no traceback reaches the terminal.
     """
 
     def __init__(self) -> None:
         self.errors: list[BaseException] = []
 
-    def __enter__(self) -> TransferErrors:
+    def __enter__(self) -> DataLayerErrors:
         import logging
 
         keeper = self
@@ -193,7 +194,7 @@ class TransferErrors:
                 if record.exc_info and record.exc_info[1] is not None:
                     keeper.errors.append(record.exc_info[1])
 
-        self._logger = logging.getLogger("dvc_data.hashfile.transfer")
+        self._logger = logging.getLogger("dvc_data")
         self._handler, self._propagate = _Keep(logging.ERROR), self._logger.propagate
         self._logger.addHandler(self._handler)
         self._logger.propagate = False

@@ -72,13 +72,15 @@ class Store:
         options = conf.get("remote", {}).get(name, {}) if name else {}
         return str(options.get("url", "")), options.get("endpointurl")
 
-    def _remote_failed(self, exc: BaseException, what: str, hint: str, retryable: bool = True) -> NodeFailed:
-        """``exc`` as the node's failure: the remote's own problem (credentials, endpoint, bucket) when it is one; redacted."""
+    def _remote_failed(self, exc: BaseException, what: str, hint: str, retryable: bool = True,
+                       logged: list[BaseException] | tuple = ()) -> NodeFailed:
+        """``exc`` as the node's failure: the remote's own problem (credentials, endpoint, bucket) when it or an error
+        DVC only ``logged`` is one; redacted."""
         try:
             url, endpoint = self.remote_settings()
         except Exception:  # the config itself is broken: DVC's message says how
             url, endpoint = "", None
-        told = failure(exc, url, endpoint) if url else None
+        told = next((t for t in (failure(e, url, endpoint) for e in (exc, *logged)) if t), None) if url else None
         if told is not None:
             return NodeFailed(redact(f"{what}: {told[0]}"), told[1], retryable=False)
         return NodeFailed(redact(f"{what}: {exc}"), hint, retryable=retryable)
@@ -144,7 +146,7 @@ class Store:
         without ``Repo.add``'s index of every ``.dvc`` file, whose rebuild per call made a batch
         cost more the more artifacts the project already had.
         """
-        from runners.dvc_commit import LinkLog, TransferErrors, commit_to_cache, push_objects, remote_odb, write_dvc_file
+        from runners.dvc_commit import DataLayerErrors, LinkLog, commit_to_cache, push_objects, remote_odb, write_dvc_file
 
         with _LOCK:
             try:
@@ -154,7 +156,7 @@ class Store:
                     links = LinkLog(self.repo.state)
                     committed = [commit_to_cache(self.repo, folder, links) for folder in folders]
                     links.save()
-                    with TransferErrors() as kept:
+                    with DataLayerErrors() as kept:
                         unpushed = push_objects(self.repo, self._remote, committed)
                     if unpushed:
                         raise OSError(f"the remote did not take {', '.join(self._rel(f) for f in unpushed)}"
@@ -191,15 +193,19 @@ class Store:
         if not missing:
             return
         with _LOCK:
+            from runners.dvc_commit import DataLayerErrors
+
             targets = [str(f.with_name(f.name + ".dvc")) for f in missing]
+            kept = DataLayerErrors()
             try:
-                self.repo.pull(targets)
+                with kept:
+                    self.repo.pull(targets)
             except NodeFailed:
                 raise
             except Exception as exc:
                 names = ", ".join(str(f.relative_to(self.root)) for f in missing)
-                raise self._remote_failed(exc, f"DVC could not restore {names}",
-                                          "run `llmops pull`, or check that the DVC remote holds them", retryable=False) from None
+                raise self._remote_failed(exc, f"DVC could not restore {names}", "run `llmops pull`, or check that the "
+                                          "DVC remote holds them", retryable=False, logged=kept.errors) from None
 
     def forget(self, folder: Path) -> None:
         """Stop tracking an artifact whose resource is gone (the cache and remote keep it for audits)."""

