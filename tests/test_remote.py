@@ -145,3 +145,20 @@ def test_init_writes_the_s3_url_and_endpoint_to_the_committed_config(tmp_path):
     assert "url = s3://bucket/team/llmops" in config and "endpointurl = http://127.0.0.1:9000" in config
     assert not (tmp_path / ".dvc" / "config.local").exists()
     assert "DVC remote llmops -> s3://bucket/team/llmops at http://127.0.0.1:9000" in done.stdout
+
+
+class _Repo:  # what RemoteAddress.of reads of a dvc Repo: its merged config
+    def __init__(self, config: dict) -> None:
+        self.config = config
+
+
+def test_a_remote_address_carries_no_credential_even_from_config_local():
+    from runners.remote_odb import RemoteAddress
+
+    merged = {"core": {"remote": "llmops"}, "remote": {"llmops": {
+        "url": "s3://b/p", "endpointurl": "http://h:1", "region": "eu-west-1", "secret_access_key": SECRET,
+        "access_key_id": "AKIAEXAMPLE", "session_token": "tok"}}}
+    address = RemoteAddress.of(_Repo(merged))
+    assert address.to_dict() == {"url": "s3://b/p", "options": {"endpointurl": "http://h:1", "region": "eu-west-1"}}
+    sent = {"url": "s3://b/p", "options": {"endpointurl": "http://h:1", "secret_access_key": SECRET}}
+    assert RemoteAddress.from_dict(sent).to_dict()["options"] == {"endpointurl": "http://h:1"}

@@ -191,12 +191,15 @@ def test_the_secret_key_is_written_nowhere(applied):
     assert not _holds(ray_temp, needle), "the Ray cluster's logs"
 
 
-@pytest.mark.parametrize("case", ["wrong secret", "no credentials", "endpoint down", "no bucket"])
+@pytest.mark.parametrize("case", ["wrong secret", "no credentials", "endpoint down", "no bucket", "secret in config"])
 def test_a_remote_that_cannot_be_used_is_told_before_any_node_runs(s3, tmp_path, case):
     wrong = f"wrong-{uuid.uuid4().hex}"
     closed = s3_server.free_ports(1)[0]
     url = f"s3://no-such-bucket-{uuid.uuid4().hex[:8]}/p" if case == "no bucket" else f"s3://{BUCKET}/refused"
     repo = new_project(tmp_path / "repo", s3, url, f"http://127.0.0.1:{closed}" if case == "endpoint down" else None)
+    if case == "secret in config":  # as `dvc remote modify llmops secret_access_key ...` writes it: committed
+        with (repo / "specs" / ".dvc" / "config").open("a") as config:
+            config.write(f"    secret_access_key = {wrong}\n")
     changes = {"wrong secret": {"AWS_SECRET_ACCESS_KEY": wrong},
                "no credentials": {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}}.get(case, {})
     done = llmops("apply", "specs", "--yes", "--num-cpus", "1", cwd=repo, env=s3_env(s3, tmp_path / "nowhere", **changes))
@@ -204,7 +207,8 @@ def test_a_remote_that_cannot_be_used_is_told_before_any_node_runs(s3, tmp_path,
     assert done.returncode == 1, out
     expected = {"wrong secret": "refused the credentials", "no credentials": "no credentials for the remote",
                 "endpoint down": f"cannot reach the remote {url} (endpoint http://127.0.0.1:{closed})",
-                "no bucket": "does not exist"}[case]
+                "no bucket": "does not exist",
+                "secret in config": ".dvc/config holds a credential (remote.llmops.secret_access_key)"}[case]
     assert expected in out and "hint:" in out and "Traceback" not in out, out
     assert wrong not in out and CANARY not in out
     assert not (repo / "specs" / "llmops.lock").exists(), "nothing landed"
@@ -227,3 +231,29 @@ def test_a_bucket_that_refuses_writes_fails_the_node_with_the_refusal(applied, s
     assert not (repo / "specs" / "artifacts" / "prompt" / "classify" / "prompt.dvc").exists()
     lock = repo / "specs" / "llmops.lock"
     assert not lock.exists() or not lock_outputs(repo / "specs"), "no entry names an object the remote does not hold"
+
+
+WORKER = """
+import hashlib, json, sys
+from runners.remote_odb import RemoteAddress, open_remote
+address, md5s = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+odb = open_remote(RemoteAddress.from_dict(address))
+print(json.dumps({md5: hashlib.md5(odb.fs.cat_file(odb.oid_to_path(md5))).hexdigest() for md5 in md5s}))
+"""
+
+
+def test_a_process_without_the_project_opens_the_remote_from_its_address(applied, tmp_path):
+    """What a worker on another node does: the address (no credential in it) and its own environment's keys."""
+    from dvc.repo import Repo
+
+    from runners.remote_odb import RemoteAddress
+
+    with Repo(str(applied["repo"] / "specs")) as repo:
+        address = RemoteAddress.of(repo).to_dict()
+    assert address["url"] == f"s3://{BUCKET}/team/proj" and address["options"]["endpointurl"].startswith("http://127.0.0.1:")
+    assert CANARY not in json.dumps(address) and KEY not in json.dumps(address)
+    md5s = sorted(lock_outputs(applied["repo"] / "specs").values())
+    done = subprocess.run([sys.executable, "-c", WORKER, json.dumps(address), json.dumps(md5s)], cwd=tmp_path,
+                          env=applied["env"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {md5: md5.removesuffix(".dir") for md5 in md5s}
