@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from runners.remote import committed_secrets, endpoint_problem, failure, redact, scheme, secrets_refusal, url_problem
+from runners.remote import committed_refusal, endpoint_problem, failure, redact, scheme, url_problem
 from runners.step import NodeFailed
 
 ARTIFACTS = "artifacts"
@@ -57,10 +57,10 @@ class Store:
 
             logging.getLogger("dvc").setLevel(logging.WARNING)
             repo = Repo(str(self.root))
-            found = committed_secrets(repo.config.read("repo"))
-            if found:  # before anything talks to the remote with them
+            refused = committed_refusal(repo.config.read("repo"))
+            if refused is not None:  # before anything talks to the remote
                 repo.close()
-                raise NodeFailed(*secrets_refusal(found), retryable=False)
+                raise NodeFailed(*refused, retryable=False)
             repo.scm_context.quiet = True  # llmops says what to commit, once, at the end
             self._repo = repo
         return self._repo

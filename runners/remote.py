@@ -32,6 +32,8 @@ SECRET_OPTIONS = frozenset({
     "password", "passphrase", "token", "custom_auth_header",                    # ssh, http, webdav
     "gdrive_client_secret", "oss_key_secret", "oss_key_id",                     # gdrive, oss
 })
+# The remote options that name a file of AWS settings: refused in the committed config (``committed_refusal``).
+SETTINGS_FILES = frozenset({"configpath", "credentialpath"})
 # The environment variables whose values are credentials: never in a message (values shorter than 8 are no secret).
 CREDENTIAL_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ACCESS_KEY_ID")
 _MIN_SECRET = 8
@@ -93,24 +95,46 @@ def endpoint_problem(endpoint: str, url: str) -> str | None:
 
 def committed_secrets(repo_config: Mapping[str, object]) -> list[str]:
     """The credential options set in the project's committed config (``.dvc/config``), as ``remote.NAME.OPTION``."""
+    return [f"remote.{name}.{option}" for name, option in _committed(repo_config) if option not in SETTINGS_FILES]
+
+
+def committed_settings_files(repo_config: Mapping[str, object]) -> list[str]:
+    """The options of the committed config that name a file of AWS settings, as ``remote.NAME.OPTION``."""
+    return [f"remote.{name}.{option}" for name, option in _committed(repo_config) if option in SETTINGS_FILES]
+
+
+def _committed(repo_config: Mapping[str, object]) -> list[tuple[str, str]]:
     remotes = repo_config.get("remote") or {}
     found = []
     for name, options in (remotes.items() if isinstance(remotes, Mapping) else ()):
-        for option in (options or {}) if isinstance(options, Mapping) else ():
-            if option in SECRET_OPTIONS:
-                found.append(f"remote.{name}.{option}")
-        url = options.get("url") if isinstance(options, Mapping) else None
+        if not isinstance(options, Mapping):
+            continue
+        found += [(name, option) for option in options if option in SECRET_OPTIONS or option in SETTINGS_FILES]
+        url = options.get("url")
         if isinstance(url, str) and "://" in url and (urlsplit(url).password is not None or _SIGNED.search(urlsplit(url).query)):
-            found.append(f"remote.{name}.url")
+            found.append((name, "url"))
     return found
 
 
-def secrets_refusal(found: list[str]) -> tuple[str, str]:
-    """The message and hint that refuse a committed config holding credentials."""
-    first = found[0].split(".")
-    return (f".dvc/config holds a credential ({', '.join(found)}): anyone who can read the repository can read it",
-            f"remove it (dvc remote modify {first[1]} --unset {first[2]}, or rewrite the URL without it), rotate it, "
-            f"and {CREDENTIALS_HINT}")
+def committed_refusal(repo_config: Mapping[str, object]) -> tuple[str, str] | None:
+    """Why apply and pull refuse the committed config (``.dvc/config``), with a hint; None when nothing in it is refused.
+
+    A credential there is readable by anyone who can read the repository. A file of AWS settings
+    that it names (``configpath``, ``credentialpath``) is the checkout's to write: a
+    ``credential_process`` in it would run a command, and a profile in it would choose keys.
+    """
+    secrets, files = committed_secrets(repo_config), committed_settings_files(repo_config)
+    if secrets:
+        first = secrets[0].split(".")
+        return (f".dvc/config holds a credential ({', '.join(secrets)}): anyone who can read the repository can read it",
+                f"remove it (dvc remote modify {first[1]} --unset {first[2]}, or rewrite the URL without it), rotate it, "
+                f"and {CREDENTIALS_HINT}")
+    if files:
+        first = files[0].split(".")
+        return (f".dvc/config names a file of AWS settings ({', '.join(files)}): a file the repository can change, whose "
+                "credential_process would run a command", f"remove it (dvc remote modify {first[1]} --unset {first[2]}); "
+                "name such files in the environment instead (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE)")
+    return None
 
 
 _NO_CREDENTIALS = ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError", "NoAuthTokenError")

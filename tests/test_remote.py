@@ -8,7 +8,7 @@ import errno
 import pytest
 from conftest import run_llmops
 
-from runners.remote import (CREDENTIALS_HINT, committed_secrets, configured_url, endpoint_problem, failure, redact, scheme,
+from runners.remote import (CREDENTIALS_HINT, committed_refusal, committed_secrets, configured_url, endpoint_problem, failure, redact, scheme,
                             url_problem)
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -67,6 +67,17 @@ def test_committed_secrets_names_each_credential_option_and_a_url_with_a_passwor
         "other": {"url": "https://user:pw@host/store"}, "fine": {"url": "s3://b2", "profile": "ci"}}}
     assert committed_secrets(config) == ["remote.llmops.secret_access_key", "remote.other.url"]
     assert committed_secrets({"remote": {}}) == []
+    assert committed_refusal(config)[0].startswith(".dvc/config holds a credential (remote.llmops.secret_access_key, ")
+    assert SECRET not in " ".join(committed_refusal(config))
+
+
+def test_a_committed_config_naming_an_aws_settings_file_is_refused():
+    """A credential_process in a file the checkout writes would run its command: configpath and credentialpath are refused."""
+    config = {"remote": {"llmops": {"url": "s3://b/p", "configpath": "aws-config", "credentialpath": "creds"}}}
+    message, hint = committed_refusal(config)
+    assert "remote.llmops.configpath, remote.llmops.credentialpath" in message and "credential_process" in message
+    assert "AWS_CONFIG_FILE" in hint
+    assert committed_refusal({"remote": {"llmops": {"url": "s3://b/p", "profile": "ci", "region": "eu-west-1"}}}) is None
 
 
 def test_configured_url_reads_the_default_remote_with_config_local_over_config():

@@ -184,7 +184,8 @@ def test_the_secret_key_is_written_nowhere(applied):
     assert not _holds(ray_temp, needle), "the Ray cluster's logs"
 
 
-@pytest.mark.parametrize("case", ["wrong secret", "no credentials", "endpoint down", "no bucket", "secret in config"])
+@pytest.mark.parametrize("case", ["wrong secret", "no credentials", "endpoint down", "no bucket", "secret in config",
+                                  "settings file in config"])
 def test_a_remote_that_cannot_be_used_is_told_before_any_node_runs(s3, tmp_path, case):
     wrong = f"wrong-{uuid.uuid4().hex}"
     closed = s3_server.free_ports(1)[0]
@@ -193,19 +194,32 @@ def test_a_remote_that_cannot_be_used_is_told_before_any_node_runs(s3, tmp_path,
     if case == "secret in config":  # as `dvc remote modify llmops secret_access_key ...` writes it: committed
         with (repo / "specs" / ".dvc" / "config").open("a") as config:
             config.write(f"    secret_access_key = {wrong}\n")
+    marker = tmp_path / "ran"
+    if case == "settings file in config":  # a file of the checkout whose credential_process would run a command
+        keys = json.dumps({"Version": 1, "AccessKeyId": KEY, "SecretAccessKey": CANARY})
+        script = repo / "specs" / "creds.sh"
+        script.write_text(f"#!/bin/sh\ntouch {marker}\necho '{keys}'\n")
+        script.chmod(0o755)
+        (repo / "specs" / "aws-config").write_text(f"[default]\ncredential_process = {script}\n")
+        with (repo / "specs" / ".dvc" / "config").open("a") as config:
+            config.write("    configpath = ../aws-config\n")
     changes = {"wrong secret": {"AWS_SECRET_ACCESS_KEY": wrong},
-               "no credentials": {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}}.get(case, {})
+               "no credentials": {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None},
+               "settings file in config": {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None,
+                                           "AWS_CONFIG_FILE": None}}.get(case, {})
     done = llmops("apply", "specs", "--yes", "--num-cpus", "1", cwd=repo, env=s3_env(s3, tmp_path / "nowhere", **changes))
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
     expected = {"wrong secret": "refused the credentials", "no credentials": "no credentials for the remote",
                 "endpoint down": f"cannot reach the remote {url} (endpoint http://127.0.0.1:{closed})",
                 "no bucket": "does not exist",
-                "secret in config": ".dvc/config holds a credential (remote.llmops.secret_access_key)"}[case]
+                "secret in config": ".dvc/config holds a credential (remote.llmops.secret_access_key)",
+                "settings file in config": ".dvc/config names a file of AWS settings (remote.llmops.configpath)"}[case]
     assert expected in out and "hint:" in out and "Traceback" not in out, out
     assert wrong not in out and CANARY not in out
     assert not (repo / "specs" / "llmops.lock").exists(), "nothing landed"
     assert not (repo / "specs" / ".llmops" / "ray" / "cluster.json").exists(), "no cluster was started for nothing"
+    assert not marker.exists(), "no command of the checkout ran"
 
 
 def test_a_bucket_that_refuses_writes_fails_the_node_with_the_refusal(applied, s3, tmp_path):
