@@ -159,8 +159,9 @@ class Store:
                     with DataLayerErrors() as kept:
                         unpushed = push_objects(self.repo, self._remote, committed)
                     if unpushed:
+                        cause = kept.errors[0] if kept.errors else None  # what the transfer only logged
                         raise OSError(f"the remote did not take {', '.join(self._rel(f) for f in unpushed)}"
-                                      + (f" ({kept.errors[0]})" if kept.errors else "")) from (kept.errors or [None])[0]
+                                      + (f" ({cause})" if cause else "")) from cause
                     for item in committed:
                         write_dvc_file(self.repo, item)
             except NodeFailed:
