@@ -73,16 +73,16 @@ class Store:
         return str(options.get("url", "")), options.get("endpointurl")
 
     def _remote_failed(self, exc: BaseException, what: str, hint: str, retryable: bool = True,
-                       logged: list[BaseException] | tuple = ()) -> NodeFailed:
+                       logged: list[BaseException] | tuple = (), told_alone: bool = False) -> NodeFailed:
         """``exc`` as the node's failure: the remote's own problem (credentials, endpoint, bucket) when it or an error
-        DVC only ``logged`` is one; redacted."""
+        DVC only ``logged`` is one (after ``what``, unless ``told_alone``); redacted."""
         try:
             url, endpoint = self.remote_settings()
         except Exception:  # the config itself is broken: DVC's message says how
             url, endpoint = "", None
         told = next((t for t in (failure(e, url, endpoint) for e in (exc, *logged)) if t), None) if url else None
         if told is not None:
-            return NodeFailed(redact(f"{what}: {told[0]}"), told[1], retryable=False)
+            return NodeFailed(redact(told[0] if told_alone else f"{what}: {told[0]}"), told[1], retryable=False)
         return NodeFailed(redact(f"{what}: {exc}"), hint, retryable=retryable)
 
     def check_remote(self) -> None:
@@ -107,7 +107,7 @@ class Store:
                 raise
             except Exception as exc:
                 raise self._remote_failed(exc, "DVC cannot use its remote", "check the DVC remote (`dvc remote list`)",
-                                          retryable=False) from None
+                                          retryable=False, told_alone=True) from None
 
     def warm(self) -> None:
         """Import DVC, open the repository and find its remote now (about two seconds in a fresh process).

@@ -116,7 +116,7 @@ def start(folder: Path, key: str, secret: str, readers: dict[str, str] | None = 
             time.sleep(0.3)
 
 
-def stop(server: S3Server, grace: float = 3.0) -> None:
+def stop(server: S3Server, grace: float = 1.0) -> None:
     """Stop the server this module started (its process only), then remove its sockets."""
     process = server.process
     if process.poll() is None:
