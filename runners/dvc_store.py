@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from runners.remote import committed_refusal, endpoint_problem, failure, redact, scheme, url_problem
 from runners.step import NodeFailed
 
 ARTIFACTS = "artifacts"
@@ -55,9 +56,58 @@ class Store:
             import logging
 
             logging.getLogger("dvc").setLevel(logging.WARNING)
-            self._repo = Repo(str(self.root))
-            self._repo.scm_context.quiet = True  # llmops says what to commit, once, at the end
+            repo = Repo(str(self.root))
+            refused = committed_refusal(repo.config.read("repo"))
+            if refused is not None:  # before anything talks to the remote
+                repo.close()
+                raise NodeFailed(*refused, retryable=False)
+            repo.scm_context.quiet = True  # llmops says what to commit, once, at the end
+            self._repo = repo
         return self._repo
+
+    def remote_settings(self) -> tuple[str, str | None]:
+        """The default remote's URL and endpoint URL (None when it has none), as the merged DVC config says."""
+        conf = self.repo.config
+        name = conf.get("core", {}).get("remote")
+        options = conf.get("remote", {}).get(name, {}) if name else {}
+        return str(options.get("url", "")), options.get("endpointurl")
+
+    def _remote_failed(self, exc: BaseException, what: str, hint: str, retryable: bool = True,
+                       logged: list[BaseException] | tuple = (), told_alone: bool = False) -> NodeFailed:
+        """``exc`` as the node's failure: the remote's own problem (credentials, endpoint, bucket) when it or an error
+        DVC only ``logged`` is one (after ``what``, unless ``told_alone``); redacted."""
+        try:
+            url, endpoint = self.remote_settings()
+        except Exception:  # the config itself is broken: DVC's message says how
+            url, endpoint = "", None
+        told = next((t for t in (failure(e, url, endpoint) for e in (exc, *logged)) if t), None) if url else None
+        if told is not None:
+            return NodeFailed(redact(told[0] if told_alone else f"{what}: {told[0]}"), told[1], retryable=False)
+        return NodeFailed(redact(f"{what}: {exc}"), hint, retryable=retryable)
+
+    def check_remote(self) -> None:
+        """Ask a cloud remote whether these credentials may read it, before any node runs (a local folder is not asked).
+
+        A node that trains for an hour then cannot push has wasted the hour: missing or refused
+        credentials, an unreachable endpoint or a missing bucket are told up front, each with its hint.
+        """
+        url, _ = self.remote_settings()
+        if scheme(url) == "":
+            return
+        from runners.dvc_commit import remote_odb
+
+        with _LOCK:
+            try:
+                if self._remote is None:
+                    self._remote = remote_odb(self.repo)
+                fs, path = self._remote.fs, self._remote.path
+                if not fs.exists(path) and scheme(url) == "s3" and not fs.exists(path.split("/", 1)[0]):
+                    raise FileNotFoundError("NoSuchBucket: the bucket does not exist")
+            except NodeFailed:
+                raise
+            except Exception as exc:
+                raise self._remote_failed(exc, "DVC cannot use its remote", "check the DVC remote (`dvc remote list`)",
+                                          retryable=False, told_alone=True) from None
 
     def warm(self) -> None:
         """Import DVC, open the repository and find its remote now (about two seconds in a fresh process).
@@ -96,7 +146,7 @@ class Store:
         without ``Repo.add``'s index of every ``.dvc`` file, whose rebuild per call made a batch
         cost more the more artifacts the project already had.
         """
-        from runners.dvc_commit import LinkLog, commit_to_cache, push_objects, remote_odb, write_dvc_file
+        from runners.dvc_commit import DataLayerErrors, LinkLog, commit_to_cache, push_objects, remote_odb, write_dvc_file
 
         with _LOCK:
             try:
@@ -106,15 +156,20 @@ class Store:
                     links = LinkLog(self.repo.state)
                     committed = [commit_to_cache(self.repo, folder, links) for folder in folders]
                     links.save()
-                    unpushed = push_objects(self.repo, self._remote, committed)
+                    with DataLayerErrors() as kept:
+                        unpushed = push_objects(self.repo, self._remote, committed)
                     if unpushed:
-                        raise OSError(f"the remote did not take {', '.join(self._rel(f) for f in unpushed)}")
+                        cause = kept.errors[0] if kept.errors else None  # what the transfer only logged
+                        raise OSError(f"the remote did not take {', '.join(self._rel(f) for f in unpushed)}"
+                                      + (f" ({cause})" if cause else "")) from cause
                     for item in committed:
                         write_dvc_file(self.repo, item)
+            except NodeFailed:
+                raise
             except Exception as exc:  # DvcException and OSError alike: the nodes' outputs are not safe yet
                 names = ", ".join(self._rel(f) for f in folders)
-                raise NodeFailed(f"DVC could not version {names}: {exc}",
-                                 "check the DVC remote (`dvc remote list`) and free disk space") from None
+                raise self._remote_failed(exc, f"DVC could not version {names}",
+                                          "check the DVC remote (`dvc remote list`) and free disk space") from None
         return [item.md5 for item in committed]
 
     def _rel(self, folder: Path) -> str:
@@ -139,12 +194,19 @@ class Store:
         if not missing:
             return
         with _LOCK:
+            from runners.dvc_commit import DataLayerErrors
+
             targets = [str(f.with_name(f.name + ".dvc")) for f in missing]
+            kept = DataLayerErrors()
             try:
-                self.repo.pull(targets)
+                with kept:
+                    self.repo.pull(targets)
+            except NodeFailed:
+                raise
             except Exception as exc:
-                raise NodeFailed(f"DVC could not restore {', '.join(str(f.relative_to(self.root)) for f in missing)}: {exc}",
-                                 "run `llmops pull`, or check that the DVC remote holds them", retryable=False) from None
+                names = ", ".join(str(f.relative_to(self.root)) for f in missing)
+                raise self._remote_failed(exc, f"DVC could not restore {names}", "run `llmops pull`, or check that the "
+                                          "DVC remote holds them", retryable=False, logged=kept.errors) from None
 
     def forget(self, folder: Path) -> None:
         """Stop tracking an artifact whose resource is gone (the cache and remote keep it for audits)."""
@@ -168,10 +230,40 @@ class Store:
                     parent.rmdir()
 
 
-def init_project(root: Path, remote: str | None = None) -> list[str]:
-    """Make ``root`` a DVC repository with a default local remote; returns what was done, one line each."""
+class RemoteRefused(ValueError):
+    """A remote ``init`` will not write: its URL or endpoint carries a credential, or they do not fit together."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+def check_remote_settings(remote: str | None, endpoint_url: str | None) -> None:
+    """Refuse (``RemoteRefused``) a remote URL or endpoint that ``init`` must not commit to .dvc/config."""
+    problem = url_problem(remote) if remote else None
+    if problem is None and endpoint_url is not None:
+        problem = endpoint_problem(endpoint_url, remote or "") if remote else "--endpoint-url needs --remote s3://BUCKET/PREFIX"
+    if problem is not None:
+        raise RemoteRefused(problem, "give the URL without credentials; they come from the environment "
+                                     "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; docs/remotes.md)")
+    if remote and scheme(remote) == "s3":
+        import importlib.util
+
+        if importlib.util.find_spec("dvc_s3") is None:
+            raise RemoteRefused("an s3:// remote needs DVC's S3 plugin (dvc-s3), which is not installed",
+                                "pip install 'llmops-spec[run]' (it brings dvc-s3)")
+
+
+def init_project(root: Path, remote: str | None = None, endpoint_url: str | None = None) -> list[str]:
+    """Make ``root`` a DVC repository with a default local remote; returns what was done, one line each.
+
+    ``remote`` (a folder or a URL such as ``s3://bucket/prefix``) replaces the remote ``llmops``;
+    ``endpoint_url`` names an S3-compatible server, written as DVC's ``endpointurl``. Neither may
+    carry a credential (``RemoteRefused``): .dvc/config is committed.
+    """
     from dvc.repo import Repo
 
+    check_remote_settings(remote, endpoint_url)
     done: list[str] = []
     root = root.resolve()
     if not (root / ".dvc").is_dir():
@@ -185,9 +277,9 @@ def init_project(root: Path, remote: str | None = None) -> list[str]:
             if remote is not None or not remotes:
                 url = remote or str(default_remote())
                 Path(url).mkdir(parents=True, exist_ok=True) if "://" not in url else None
-                conf["remote"][DEFAULT_REMOTE_NAME] = {"url": url}
+                conf["remote"][DEFAULT_REMOTE_NAME] = {"url": url, **({"endpointurl": endpoint_url} if endpoint_url else {})}
                 conf["core"]["remote"] = DEFAULT_REMOTE_NAME
-                done.append(f"DVC remote {DEFAULT_REMOTE_NAME} -> {url}")
+                done.append(f"DVC remote {DEFAULT_REMOTE_NAME} -> {url}" + (f" at {endpoint_url}" if endpoint_url else ""))
             elif not conf.get("core", {}).get("remote"):
                 conf["core"]["remote"] = next(iter(remotes))
     finally:
@@ -199,3 +291,20 @@ def init_project(root: Path, remote: str | None = None) -> list[str]:
         ignore.write_text("".join(f"{line}\n" for line in [*lines, "/.llmops/"]))
         done.append("ignored .llmops/ in .gitignore")
     return done
+
+
+def remote_is_local(root: Path) -> bool:
+    """Whether the project's default remote is a folder, read from its DVC configs without opening DVC (milliseconds)."""
+    from compiler.safe_read import MAX_SPEC_BYTES, ReadRefused, read_regular
+    from runners.remote import configured_url
+
+    texts = []
+    for name in ("config", "config.local"):
+        try:
+            texts.append(read_regular(root / ".dvc" / name, MAX_SPEC_BYTES, root).decode("utf-8", "replace"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ReadRefused):
+            return False
+    url = configured_url(texts)
+    return url is not None and scheme(url) == ""

@@ -96,7 +96,7 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
     from runners.apply import Applier
     from runners.apply_log import ApplyLogBroken
     from runners.cluster import connect, existing, start_local
-    from runners.dvc_store import Store
+    from runners.dvc_store import Store, remote_is_local
     from runners.state import StateLocked, state_guard
     from runners.step import NodeFailed
 
@@ -117,6 +117,8 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
     try:
         with state_guard(root):
             freshness = _fresh(ctx, saved, compilation, _read_lock(ctx, root), prints)  # again: an apply may have ended since
+            if not remote_is_local(root):  # credentials, endpoint and bucket checked before any node runs
+                store.check_remote()
             cluster = existing(address) if address else start_local(root, num_cpus)
             progress.note(f"Ray: {'cluster ' + address if address else 'local cluster ' + cluster.address}")
             cluster = connect(cluster)

@@ -11,8 +11,10 @@ from llmops_cli.common import default_path
 
 @click.command("init")
 @click.argument("path", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--remote", help="DVC remote for artifacts (a folder or URL); default: ~/.cache/llmops/dvc-remote.")
-def command(path: Path | None, remote: str | None) -> None:
+@click.option("--remote", help="DVC remote for artifacts: a folder, or s3://BUCKET/PREFIX; default: ~/.cache/llmops/dvc-remote.")
+@click.option("--endpoint-url", help="An S3-compatible server's URL (http(s)://HOST[:PORT]) for an s3:// remote; "
+                                     "credentials come from the environment, never from here.")
+def command(path: Path | None, remote: str | None, endpoint_url: str | None) -> None:
     """Initialize DVC for the specs under PATH, with a default local remote when none is set."""
     from llmops_cli.errors import RUN_EXTRA, require_run_extra
 
@@ -21,10 +23,15 @@ def command(path: Path | None, remote: str | None) -> None:
         click.echo(f"error: {missing}", err=True)
         click.echo(f"  hint: {RUN_EXTRA}", err=True)
         raise click.exceptions.Exit(1)
-    from runners.dvc_store import init_project
+    from runners.dvc_store import RemoteRefused, init_project
 
     root = (path or default_path()).resolve()
-    done = init_project(root, remote)
+    try:
+        done = init_project(root, remote, endpoint_url)
+    except RemoteRefused as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        click.echo(f"  hint: {exc.hint}", err=True)
+        raise click.exceptions.Exit(1) from None
     for line in done or ["already initialized"]:
         click.echo(line)
     click.echo("Commit .dvc/, .dvcignore and artifacts/*.dvc with your specs; the data goes to the remote.")
