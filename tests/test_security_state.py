@@ -208,6 +208,41 @@ def test_a_pull_request_that_edits_the_lock_fails_policy_check_base_unless_waive
     assert missing.returncode == 1 and "names no commit" in missing.stderr
 
 
+def test_a_pull_request_that_moves_the_dvc_remote_fails_policy_check_base_unless_waived(vouched):
+    """apply on main pushes with its credentials where .dvc/config says: moving the remote needs a sign-off (P302)."""
+    repo = vouched.parent
+    assert cli("init", "specs", "--remote", str(repo.parent / "remote"), cwd=repo).returncode == 0
+    git_repo(repo)
+    git(repo, "checkout", "-qb", "feature")
+    config = vouched / ".dvc" / "config"
+    config.write_text(config.read_text() + "[core]\n    autostage = true\n" if "[core]" not in config.read_text()
+                      else config.read_text().replace("[core]", "[core]\n    autostage = true", 1))
+    git(repo, "commit", "-qam", "a setting that moves nothing")
+    assert cli("policy", "check", "specs", "--base", "main", cwd=repo).returncode == 0
+    text = config.read_text()
+    config.write_text(text.replace(str(repo.parent / "remote"), "s3://attacker-bucket/loot"))
+    line = next(i for i, row in enumerate(config.read_text().splitlines(), 1) if row.startswith("['remote"))
+    git(repo, "commit", "-qam", "point the remote elsewhere")
+    failed = cli("policy", "check", "specs", "--base", "main", cwd=repo)
+    assert failed.returncode == 1, failed.stdout
+    assert (f".dvc/config:{line}:1: error[P302] .dvc/config changed in this pull request: the DVC remote "
+            'configuration changed: [remote "llmops"] edited') in failed.stdout, failed.stdout
+    assert "with its credentials" in failed.stdout
+    write_project(vouched, {"waiver.yaml": f"""
+        apiVersion: llmops/v1
+        kind: Waiver
+        metadata: {{name: remote-move}}
+        spec:
+          policy: Policy/remote-changed
+          resources: [Dataset/tickets]
+          reason: the artifacts move to the new bucket, reviewed by the platform team
+          owner: platform-lead@example.com
+          expires: {dt.date.today() + dt.timedelta(days=30)}
+        """})
+    waived = cli("policy", "check", "specs", "--base", "main", cwd=repo)
+    assert waived.returncode == 0 and "waived   remote-changed" in waived.stdout, waived.stdout + waived.stderr
+
+
 def test_the_pr_workflow_fails_a_pull_request_that_edits_the_lock(tmp_path):
     from tests.test_workflows import edit, run_pull_request
 

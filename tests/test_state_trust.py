@@ -133,3 +133,28 @@ def test_content_addressed_reads_check_the_bytes():
     assert object_matches(listing, oid) and not object_matches(listing + b" ", oid)
     assert listed_md5(listing, "metrics.json") == "0cc175b9c0f1b6a831c399e269772661"
     assert listed_md5(listing, "other.json") is None and listed_md5(b"not json", "metrics.json") is None
+
+
+# ------------------------------------------------------------------ P302: where apply pushes and pulls
+DVC_CONFIG_TEXT = b"""[core]
+    no_scm = True
+    remote = llmops
+['remote "llmops"']
+    url = /srv/remote
+"""
+
+
+def test_remote_changes_see_where_artifacts_go_and_nothing_else():
+    from compiler.policy.state_diff import remote_changes
+
+    assert remote_changes(DVC_CONFIG_TEXT, DVC_CONFIG_TEXT) == []
+    assert remote_changes(DVC_CONFIG_TEXT, DVC_CONFIG_TEXT.replace(b"no_scm = True", b"no_scm = False")) == []
+    moved = remote_changes(DVC_CONFIG_TEXT, DVC_CONFIG_TEXT.replace(b"/srv/remote", b"s3://elsewhere/x"))
+    assert [(c.detail, c.line) for c in moved] == [('the DVC remote configuration changed: [remote "llmops"] edited', 4)]
+    endpoint = remote_changes(DVC_CONFIG_TEXT, DVC_CONFIG_TEXT + b"    endpointurl = http://evil.example\n")
+    assert endpoint and "edited" in endpoint[0].detail
+    default = remote_changes(DVC_CONFIG_TEXT, DVC_CONFIG_TEXT.replace(b"remote = llmops", b"remote = other")
+                             + b"['remote \"other\"']\n    url = /tmp/other\n")
+    assert "[core] edited" in default[0].detail and '[remote "other"] added' in default[0].detail
+    assert remote_changes(None, DVC_CONFIG_TEXT)[0].detail.endswith("added, [remote \"llmops\"] added")
+    assert remote_changes(DVC_CONFIG_TEXT, b"[[[ not ini")  # a config that does not read is a change too

@@ -8,7 +8,11 @@ tree. Every change is a finding at error severity:
 - ``Policy/apply-log-written-by-apply`` (P301): one finding per resource named by a record
   that was appended, edited or removed, located at the first line that differs; a change
   that names no resource (a record of an empty run, a rewritten header) is one finding
-  with no resource.
+  with no resource;
+- ``Policy/remote-changed`` (P302): the DVC remote configuration (``.dvc/config``: the
+  default remote, a remote's URL, endpoint or any option) differs. It is not apply's to
+  write, but it says where apply on main sends signed requests with its credentials and
+  where it pulls artifacts from, so changing it needs an explicit sign-off: a Waiver.
 
 A migration (a lock-format upgrade, a re-keyed log) is waived like any finding, by a Waiver
 of that policy naming the resources (``Kind/name``); a finding without a resource is
@@ -31,10 +35,15 @@ from llmops_spec import Ref
 
 LOCK_RULE, LOCK_CODE = "lock-written-by-apply", "P300"
 LOG_RULE, LOG_CODE = "apply-log-written-by-apply", "P301"
-STATE_RULES = frozenset({LOCK_RULE, LOG_RULE})
+REMOTE_RULE, REMOTE_CODE = "remote-changed", "P302"
+STATE_RULES = frozenset({LOCK_RULE, LOG_RULE, REMOTE_RULE})
+DVC_CONFIG = ".dvc/config"
 NO_RESOURCE = Ref("Policy", "state")  # the resource of a finding that names none (see the module's docstring)
 HINT = ("only apply on main writes {file}: drop the change (git checkout {base} -- {file}); for a deliberate "
         "migration, add a Waiver of Policy/{rule} naming {what}, with its owner, reason and expiry")
+REMOTE_HINT = ("apply on main pushes and pulls artifacts, with its credentials, where {file} says: drop the change "
+               "(git checkout {base} -- {file}); if the remote really moves, add a Waiver of Policy/{rule} with "
+               "its owner (who owns the remote), reason and expiry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +110,47 @@ def log_changes(base: bytes | None, head: bytes | None) -> list[StateChange]:
     return list(found.values()) or [StateChange(LOG_RULE, None, f"{APPLY_LOG_NAME} was rewritten", line, 1)]
 
 
+def _remote_settings(raw: bytes | None) -> tuple[dict[str, dict[str, str]], dict[str, int]]:
+    """The remote-related sections of a DVC config (``core``'s remote, every ``remote "x"``), and their lines."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    text = (raw or b"").decode("utf-8", "replace")
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        return {"": {"unreadable": text}}, {}
+    lines = {line.strip(): number for number, line in enumerate(text.splitlines(), 1) if line.strip().startswith("[")}
+    settings, where = {}, {}
+    for section in parser.sections():
+        name = section.strip("'")  # DVC writes ['remote "x"'] (configobj's quoting)
+        options = dict(parser.items(section))
+        if name == "core":
+            options = {k: v for k, v in options.items() if k == "remote"}
+        elif not name.startswith("remote "):
+            continue
+        settings[name], where[name] = options, lines.get(f"[{section}]", 1)
+    return settings, where
+
+
+def remote_changes(base: bytes | None, head: bytes | None) -> list[StateChange]:
+    """Pure: how the DVC remote configuration differs between two versions of ``.dvc/config`` (None: absent).
+
+    Only where artifacts go counts (the default remote and the remotes' sections); other
+    settings (``core.autostage``, a cache type) are not findings.
+    """
+    if (base or b"") == (head or b""):
+        return []
+    (old, _), (new, lines) = _remote_settings(base), _remote_settings(head)
+    changed = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+    if not changed:
+        return []
+    first = changed[0]
+    shown = ", ".join(f"[{name}] {'added' if name not in old else 'removed' if name not in new else 'edited'}"
+                      for name in changed[:3]) + (f" (+{len(changed) - 3} more)" if len(changed) > 3 else "")
+    return [StateChange(REMOTE_RULE, None, f"the DVC remote configuration changed: {shown}", lines.get(first, 1), 1)]
+
+
 def _waiver_for(change: StateChange, waivers: Iterable[Waiver], today: dt.date) -> Waiver | None:
     for waiver in sorted(waivers, key=lambda w: (w.expires, w.name), reverse=True):
         if waiver.policy != change.rule or waiver.expired(today):
@@ -110,26 +160,31 @@ def _waiver_for(change: StateChange, waivers: Iterable[Waiver], today: dt.date) 
     return None
 
 
+_FILES = {LOCK_RULE: (LOCK_NAME, LOCK_CODE), LOG_RULE: (APPLY_LOG_NAME, LOG_CODE), REMOTE_RULE: (DVC_CONFIG, REMOTE_CODE)}
+
+
 def state_findings(changes: list[StateChange], waivers: Iterable[Waiver], today: dt.date, base: str) -> list[Finding]:
     """Pure: each change as an error-severity finding, waived where a Waiver of its policy covers it."""
     waivers = list(waivers)
     findings = []
     for change in changes:
-        file = LOCK_NAME if change.rule == LOCK_RULE else APPLY_LOG_NAME
-        code = LOCK_CODE if change.rule == LOCK_RULE else LOG_CODE
+        file, code = _FILES[change.rule]
         what = change.resource or "any resource (this change names none)"
         resource = Ref.parse(change.resource) if change.resource and "/" in change.resource else NO_RESOURCE
         waiver = _waiver_for(change, waivers, today)
-        findings.append(Finding(change.rule, code, Severity.ERROR, resource,
-                                f"{file} changed in this pull request: {change.detail}; only apply writes it",
-                                file, change.line, change.col,
-                                HINT.format(file=file, base=base, rule=change.rule, what=what),
-                                waiver.name if waiver else None))
+        if change.rule == REMOTE_RULE:
+            message = f"{file} changed in this pull request: {change.detail}"
+            hint = REMOTE_HINT.format(file=file, base=base, rule=change.rule)
+        else:
+            message = f"{file} changed in this pull request: {change.detail}; only apply writes it"
+            hint = HINT.format(file=file, base=base, rule=change.rule, what=what)
+        findings.append(Finding(change.rule, code, Severity.ERROR, resource, message, file, change.line, change.col,
+                                hint, waiver.name if waiver else None))
     return findings
 
 
-def state_at(root, rev: str) -> tuple[bytes | None, bytes | None]:  # noqa: ANN001 - a Path
-    """llmops.lock and the apply log where the pull request left ``rev``: at the merge base of ``rev`` and HEAD.
+def state_at(root, rev: str) -> tuple[bytes | None, bytes | None, bytes | None]:  # noqa: ANN001 - a Path
+    """llmops.lock, the apply log and .dvc/config where the pull request left ``rev``: at the merge base of ``rev`` and HEAD.
 
     The merge base, not ``rev`` itself: a branch made before main's last apply holds main's
     older lock, which it did not change. (A checkout of GitHub's merge commit has ``rev``
@@ -144,15 +199,15 @@ def state_at(root, rev: str) -> tuple[bytes | None, bytes | None]:  # noqa: ANN0
     if repo.head is not None:
         sha = repo.git("merge-base", sha, repo.head, check=False).decode().strip() or sha
     out = []
-    for name in (LOCK_NAME, APPLY_LOG_NAME):
+    for name in (LOCK_NAME, APPLY_LOG_NAME, DVC_CONFIG):
         path = repo.path(name)
         listed = repo.git("ls-tree", "--name-only", sha, "--", path)
         out.append(repo.git("cat-file", "blob", f"{sha}:{path}") if listed.strip() else None)
-    return out[0], out[1]
+    return out[0], out[1], out[2]
 
 
-def read_state(root) -> tuple[bytes | None, bytes | None]:  # noqa: ANN001 - a Path
-    """The two files in the working tree (None where absent)."""
+def read_state(root) -> tuple[bytes | None, bytes | None, bytes | None]:  # noqa: ANN001 - a Path
+    """The three files in the working tree (None where absent)."""
     from compiler.safe_read import read_state
 
-    return read_state(root, LOCK_NAME), read_state(root, APPLY_LOG_NAME)
+    return read_state(root, LOCK_NAME), read_state(root, APPLY_LOG_NAME), read_state(root, DVC_CONFIG)

@@ -166,18 +166,18 @@ def check(ctx: click.Context, path: Path | None, fmt: str, out: Path | None, fai
 def _with_state_findings(ctx: click.Context, report: Any, compilation: Any, base: str) -> Any:
     """The report plus the state-file findings against ``base`` (compiler/policy/state_diff.py)."""
     from compiler.audit.git import GitError
-    from compiler.policy.state_diff import lock_changes, log_changes, read_state, state_at, state_findings
+    from compiler.policy.state_diff import lock_changes, log_changes, read_state, remote_changes, state_at, state_findings
     from compiler.policy.waivers import load_waivers
 
     root = compilation.project.root
     try:
-        (lock_then, log_then), (lock_now, log_now) = state_at(root, base), read_state(root)
+        (lock_then, log_then, remote_then), (lock_now, log_now, remote_now) = state_at(root, base), read_state(root)
     except GitError as exc:
         click.echo(f"error: {exc}", err=True)
         if exc.hint:
             click.echo(f"  hint: {exc.hint}", err=True)
         ctx.exit(EXIT_FAILED)
-    changes = lock_changes(lock_then, lock_now) + log_changes(log_then, log_now)
+    changes = lock_changes(lock_then, lock_now) + log_changes(log_then, log_now) + remote_changes(remote_then, remote_now)
     found = state_findings(changes, load_waivers(compilation.project), report.today, base)
     return replace(report, findings=(*report.findings, *found))
 
