@@ -179,7 +179,11 @@ def test_the_secret_key_is_written_nowhere(applied):
     assert (repo / "specs" / "llmops.applies.jsonl").exists() and (repo / "plan.json").exists()
     if "clone" in applied:
         assert not [p for p in _holds(applied["clone"], needle) if "/.git/" not in p]
-    ray_temp = Path("/tmp") / f"llmops-ray-{hashlib.sha256(str((repo / 'specs').resolve()).encode()).hexdigest()[:10]}"
+    from runners.cluster import verified_head
+
+    head = verified_head(repo / "specs")  # apply's local cluster, still up: its private folder holds its logs
+    assert isinstance(head, tuple), head
+    ray_temp = head[1].private_dir
     assert ray_temp.is_dir(), "apply's local cluster keeps its logs here"
     assert not _holds(ray_temp, needle), "the Ray cluster's logs"
 
