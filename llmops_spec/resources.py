@@ -56,3 +56,11 @@ class ModelResources(Resources):
     workers: int = Field(1, ge=1, le=1024, description=(
         "Data-parallel training workers (Ray Train, DDP), each with the resources above; every global batch "
         "of batch_size rows is split between them, so the result does not depend on their number."))
+
+    @model_validator(mode="after")
+    def _whole_gpus_per_worker(self) -> ModelResources:
+        if self.workers > 1 and 0 < self.num_gpus < 1:
+            raise PydanticCustomError("llmops_conflict", "{workers} workers with {gpus} GPU each would share a GPU",
+                                      {"workers": self.workers, "gpus": self.num_gpus, "field": "num_gpus",
+                                       "hint": "NCCL runs one worker per GPU: give each worker num_gpus: 1 or more"})
+        return self

@@ -3,41 +3,30 @@
 from __future__ import annotations
 
 import json
-import textwrap
 import time
 
 import pytest
 
 from conftest import git_repo, run_llmops, write_project
-from test_apply_deploy import rows, tiny_classifier
+from test_apply_deploy import specs
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_node_asking_for_a_gpu_or_a_custom_resource_the_cluster_lacks_fails_at_once(tmp_path, ray_cluster):
     repo = tmp_path / "repo"
-    gpu_model = tiny_classifier("on-gpu", epochs=1, seed=1).replace("resources: {num_cpus: 1}",
-                                                                    "resources: {num_cpus: 1, num_gpus: 1}")
-    write_project(repo / "specs", {
-        "data/reviews.jsonl": rows(40),
-        "dataset.yaml": textwrap.dedent("""
-            apiVersion: llmops/v1
-            kind: Dataset
-            metadata: {name: reviews}
-            spec:
-              source: {path: data/reviews.jsonl}
-              columns: {id: string, text: string, label: string, lang: string}
-              splits: {train: 0.75, eval: 0.25, seed: 1}
-            ---
-            apiVersion: llmops/v1
-            kind: Dataset
-            metadata: {name: on-ssd}
-            spec:
-              source: {path: data/reviews.jsonl}
-              columns: {id: string, text: string, label: string, lang: string}
-              resources: {custom: {ssd: 1}}
-            """),
-        "model.yaml": gpu_model})
+    project = specs(epochs=1, with_deployment=False)
+    project["model.yaml"] = project["model.yaml"].replace("resources: {num_cpus: 1}", "resources: {num_cpus: 1, num_gpus: 1}")
+    project["ssd.yaml"] = """
+        apiVersion: llmops/v1
+        kind: Dataset
+        metadata: {name: on-ssd}
+        spec:
+          source: {path: data/reviews.jsonl}
+          columns: {id: string, text: string, label: string, lang: string}
+          resources: {custom: {ssd: 1}}
+        """
+    write_project(repo / "specs", project)
     git_repo(repo)
     assert run_llmops("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo).returncode == 0
     started = time.monotonic()
@@ -46,9 +35,10 @@ def test_a_node_asking_for_a_gpu_or_a_custom_resource_the_cluster_lacks_fails_at
     seconds = time.monotonic() - started
     out = failed.stdout + failed.stderr
     assert failed.returncode == 1, out
-    assert "Model/on-gpu:finetune cannot be scheduled on this cluster: it asks for 1 GPU; no node has any" in out
+    assert "Model/sentiment:finetune cannot be scheduled on this cluster: it asks for 1 GPU; no node has any" in out
     assert "Dataset/on-ssd:prepare cannot be scheduled on this cluster: it asks for 1 of custom resource ssd" in out
     assert "ray start --num-gpus" in out and "Traceback" not in out
+    assert "not run: Model/sentiment:finetune did not succeed" in out
     lock = json.loads((repo / "specs" / "llmops.lock").read_text())["nodes"]
     assert sorted(lock) == ["Dataset/reviews:prepare"]  # what can run, ran
     assert seconds < 120, seconds

@@ -90,6 +90,26 @@ def test_two_gloo_workers_match_one_at_the_same_global_batch(ray_two_cpus, tmp_p
     assert manifest["weights"] == "adapter" and manifest["steps"] == 6
 
 
+@pytest.mark.parametrize("rows, world", [(5, 2), (1, 2), (16, 4), (7, 3), (3, 1)])
+def test_the_workers_slices_partition_every_batch(rows, world):
+    from runners.modeling.encoding import Encoded
+    from runners.modeling.training import Shard
+
+    batch = [Encoded([i], i) for i in range(rows)]
+    parts = [list(Shard(rank, world).part(batch)) for rank in range(world)]
+    assert [item for part in parts for item in part] == batch                 # in order, each row once
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_the_loss_weights_count_what_the_loss_averages():
+    from runners.modeling.encoding import IGNORE, Encoded
+    from runners.modeling.training import scored
+
+    assert scored(Encoded([5, 6, 7], 2)) == 1                                 # a classifier: one row
+    assert scored(Encoded([5, 6, 7, 8], [IGNORE, IGNORE, 7, 8])) == 2          # a causal LM: its target tokens
+    assert scored(Encoded([5, 6, 7], [5, 6, 7])) == 2                          # shifted: the first token predicts nothing
+
+
 def test_a_worker_error_comes_back_as_the_nodes_own_failure():
     """Ray Train raises a WorkerGroupError holding each failed worker's exception: a NodeFailed raised in a
     worker (a GPU it cannot see) reaches the user as it was raised; anything else as its last line."""

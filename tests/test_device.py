@@ -70,6 +70,15 @@ def test_evaluation_given_a_gpu_it_cannot_see_fails_clearly(tmp_path):
         load_predictor(out, num_gpus=1, what="EvalGate/g:evaluate")
 
 
+def test_a_serve_replica_given_a_gpu_it_cannot_see_fails_clearly(tmp_path):
+    from runners.serving import ModelServer
+
+    out, _ = run_model(tmp_path, classifier_spec(epochs=1), ticket_rows(12))
+    assert ModelServer(str(out), None, "v1", 1, num_gpus=0).predict([{"text": "refund"}])["version"] == "v1"
+    with pytest.raises(NodeFailed, match="the replica of v1 was given 0.5 GPU but torch"):
+        ModelServer(str(out), None, "v1", 1, num_gpus=0.5)
+
+
 def _curve(out) -> list[float]:
     return json.loads((out / "loss.json").read_text())["loss"]
 

@@ -56,6 +56,7 @@ def test_workers_need_a_finetune(resources, message):
     ({"custom": {"accelerator_type:A100": 1}}, "should match pattern"),
     ({"custom": {"ssd": 0}}, "greater than 0"),
     ({"workers": 0}, "greater than or equal to 1"),
+    ({"workers": 2, "num_gpus": 0.5}, "2 workers with 0.5 GPU each would share a GPU"),
 ])
 def test_resource_mistakes_are_spec_errors(resources, message):
     with pytest.raises(ValidationError, match=message):

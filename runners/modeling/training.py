@@ -5,6 +5,12 @@ pays on a CPU where one MiniLM step takes tens of milliseconds. The loop below d
 Trainer does by default that changes the result: AdamW without decay on biases and norms,
 a linear schedule with warmup, gradient clipping at norm 1.0, gradient accumulation, and a
 fresh seeded shuffle each epoch. Batches are padded to their own longest row.
+
+The same loop runs on a GPU and in bf16 / fp16 autocast (with fp16's gradient scaler): the
+Placement from runners/modeling/device.py says where. It also runs as one of several Ray
+Train workers (runners/modeling/distributed.py): a Shard says which slice of each global
+batch is this worker's and how to weight it, so the workers together take the steps one
+worker would.
 """
 
 from __future__ import annotations
