@@ -89,8 +89,23 @@ def spec_view(node: Node, dumped: dict[str, Any]) -> dict[str, Any]:
     if node.step == "finetune" and dumped.get("finetune"):
         dumped = {**dumped, "finetune": {k: v for k, v in dumped["finetune"].items() if k != "max_retries"}}
         dumped["finetune"]["training"] = _training_view(dumped["finetune"]["training"])
+    if node.step == "deploy":
+        dumped = {**dumped, "serve": serve_view(dumped["serve"])}
     ignored = _IGNORED.get(node.step, frozenset())
     return {key: value for key, value in dumped.items() if key not in ignored}
+
+
+_LATER_ACTOR_OPTIONS = ("accelerator_type", "resources")  # replica options added after deploy/1
+
+
+def serve_view(serve: dict[str, Any]) -> dict[str, Any]:
+    """A Deployment's normalized ``serve`` block as it is fingerprinted and names a version (runners/steps/deploy.py).
+
+    A replica's options are what the deployment runs, so they count; options added later are left out
+    while unset, so a deployment that does not use them keeps its fingerprint and version name."""
+    options = serve["ray_actor_options"]
+    kept = {k: v for k, v in options.items() if k not in _LATER_ACTOR_OPTIONS or v is not None}
+    return serve if kept == options else {**serve, "ray_actor_options": kept}
 
 
 def _training_view(training: dict[str, Any]) -> dict[str, Any]:

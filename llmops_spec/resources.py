@@ -38,16 +38,21 @@ class Resources(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Resources:
-        if self.accelerator_type is not None and self.num_gpus == 0:
-            raise PydanticCustomError("llmops_conflict", "accelerator_type {kind} is set but num_gpus is 0",
-                                      {"kind": self.accelerator_type, "field": "accelerator_type",
-                                       "hint": "ask for the GPU too, e.g. num_gpus: 1, or remove accelerator_type"})
-        reserved = sorted(RESERVED.intersection(self.custom))  # (accelerator_type:X cannot be written: no colons)
-        if reserved:
-            raise PydanticCustomError("llmops_conflict", "custom resource {name} is one of Ray's own",
-                                      {"name": reserved[0], "field": "custom",
-                                       "hint": "ask for it with num_cpus, num_gpus, memory_gb or accelerator_type"})
+        check_resource_request(self.num_gpus, self.accelerator_type, self.custom, "custom")
         return self
+
+
+def check_resource_request(num_gpus: float, accelerator_type: str | None, custom: dict[str, float], field: str) -> None:
+    """An accelerator type needs a GPU; a custom resource is none of Ray's own (also for a Deployment's replicas)."""
+    if accelerator_type is not None and num_gpus == 0:
+        raise PydanticCustomError("llmops_conflict", "accelerator_type {kind} is set but num_gpus is 0",
+                                  {"kind": accelerator_type, "field": "accelerator_type",
+                                   "hint": "ask for the GPU too, e.g. num_gpus: 1, or remove accelerator_type"})
+    reserved = sorted(RESERVED.intersection(custom))  # (accelerator_type:X cannot be written: no colons)
+    if reserved:
+        raise PydanticCustomError("llmops_conflict", "custom resource {name} is one of Ray's own",
+                                  {"name": reserved[0], "field": field,
+                                   "hint": "ask for it with num_cpus, num_gpus, memory_gb or accelerator_type"})
 
 
 class ModelResources(Resources):

@@ -43,7 +43,7 @@ from runners.node_context import BOOKKEEPING_STEPS, STEP_MODULES, input_folders,
 from runners.scheduling import plan_tasks
 from runners.state import LockWriter
 from runners.step import NodeFailed, StepResult
-from runners.task_resources import cluster_nodes, unschedulable
+from runners.task_resources import cluster_nodes, replica_request, unschedulable
 from runners.worker import run_steps
 
 EXIT_OK, EXIT_ERROR, EXIT_GATE_FAILED, EXIT_POLICY_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
@@ -422,6 +422,9 @@ class Applier:
         self._emit("started", nid)
         tmp = self._temp_dir(nid)
         try:
+            refused = unschedulable(replica_request(self.project.resources[node.resource].spec.serve), self._nodes)
+            if refused:  # Serve would wait for replicas no node can host, until deploy's timeout
+                raise NodeFailed(f"{nid} cannot be scheduled on this cluster: it {refused[0]}", refused[1], retryable=False)
             self.store.restore(input_folders(self.project, self.store, node))
             ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, 0)
             previous = self.lock.nodes.get(nid)

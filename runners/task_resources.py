@@ -30,6 +30,7 @@ class Request:
 
     each: dict[str, float] = field(default_factory=dict)
     bundles: int = 1
+    unit: str = "worker"       # what a bundle is, in messages: a training worker, a Serve replica
 
 
 def ray_options(resources: Any | None) -> dict[str, Any]:
@@ -72,13 +73,23 @@ def task_resources(spec: Any, step: str) -> TaskResources:
     return TaskResources(options, request_of(options), options["num_cpus"], options["num_gpus"])
 
 
-def request_of(options: dict[str, Any], bundles: int = 1) -> Request:
+def replica_request(serve: Any) -> Request:
+    """Pure: what a Deployment's replicas ask for (``serve.ray_actor_options``), one bundle per replica that
+    must run at once (``num_replicas``, or autoscaling's ``min_replicas``, at least one)."""
+    options = serve.ray_actor_options
+    replicas = serve.autoscaling.min_replicas if serve.autoscaling is not None else serve.num_replicas
+    return request_of({"num_cpus": options.num_cpus, "num_gpus": options.num_gpus, "memory": options.memory or 0,
+                       "resources": options.resources or {}, "accelerator_type": options.accelerator_type},
+                      max(1, replicas), "replica")
+
+
+def request_of(options: dict[str, Any], bundles: int = 1, unit: str = "worker") -> Request:
     """The Ray resource amounts ``options`` (as for ``ray.remote``) ask for, zeros left out."""
     each = {"CPU": float(options.get("num_cpus", 1)), "GPU": float(options.get("num_gpus", 0)),
             "memory": float(options.get("memory", 0) or 0), **{k: float(v) for k, v in (options.get("resources") or {}).items()}}
     if options.get("accelerator_type"):
         each[ACCELERATOR_PREFIX + options["accelerator_type"]] = ACCELERATOR_AMOUNT
-    return Request({k: v for k, v in each.items() if v > 0}, bundles)
+    return Request({k: v for k, v in each.items() if v > 0}, bundles, unit)
 
 
 def _amount(name: str, value: float) -> str:
@@ -117,12 +128,12 @@ def unschedulable(request: Request, nodes: list[dict[str, float]]) -> tuple[str,
         wanted = ", ".join(_amount(k, v) for k, v in request.each.items())
         return (f"asks for {wanted} on one node{_per(request)}; no node has them all",
                 "lower the request to what one node holds, or start a node that has it all")
-    return (f"asks for {request.bundles} workers of {', '.join(_amount(k, v) for k, v in request.each.items())}; "
-            f"the cluster holds {sum(per_node)} at once", "lower resources.workers, or add nodes")
+    return (f"asks for {request.bundles} {request.unit}s of {', '.join(_amount(k, v) for k, v in request.each.items())}; "
+            f"the cluster holds {sum(per_node)} at once", f"lower the number of {request.unit}s, or add nodes")
 
 
 def _per(request: Request) -> str:
-    return " per worker" if request.bundles > 1 else ""
+    return f" per {request.unit}" if request.bundles > 1 else ""
 
 
 def _hint(name: str) -> str:

@@ -32,6 +32,15 @@ def test_resources_workers_and_checkpointing_change_no_fingerprint(project):
     assert prints_of(project(moved)) == before
 
 
+def test_replica_options_are_what_a_deployment_runs_and_added_ones_count_only_when_set(project):
+    before = prints_of(project(files()))
+    spelled = spec_line(BASE["deploy.yaml"], "serve: {ray_actor_options: {num_cpus: 1, num_gpus: 0}}")
+    assert prints_of(project(files(deploy_yaml=spelled))) == before
+    for options in ("{num_gpus: 1}", "{num_gpus: 1, accelerator_type: L4}", "{resources: {ssd: 1}}"):
+        moved = prints_of(project(files(deploy_yaml=spec_line(BASE["deploy.yaml"], f"serve: {{ray_actor_options: {options}}}"))))
+        assert {nid for nid in before if before[nid] != moved[nid]} == {"Deployment/prod:deploy"}, options
+
+
 def test_precision_changes_the_finetune_and_what_reads_it(project):
     before = prints_of(project(files()))
     assert prints_of(project(files(model_yaml=model_with("epochs: 1, precision: fp32")))) == before

@@ -96,3 +96,22 @@ def test_workers_may_spread_over_nodes_but_must_all_fit_at_once():
     assert message == "asks for 5 workers of 2 CPU, 1 GPU; the cluster holds 4 at once"
     message, _ = unschedulable(request_of({"num_cpus": 1, "num_gpus": 1}, 2), [CPU_NODE])
     assert message == "asks for 1 GPU per worker; no node has any"
+
+
+def test_a_deployments_replicas_must_all_fit_at_once():
+    from llmops_spec.deployment import DeploymentSpec
+    from runners.task_resources import replica_request
+
+    def serve(**block):
+        return DeploymentSpec.model_validate({"model": "Model/m", "serve": block}).serve
+
+    assert replica_request(serve()) == Request({"CPU": 1.0}, 1, "replica")
+    three_gpus = serve(num_replicas=3, ray_actor_options={"num_cpus": 1, "num_gpus": 1, "accelerator_type": "A100",
+                                                          "resources": {"ssd": 1}})
+    assert replica_request(three_gpus).each == {"CPU": 1.0, "GPU": 1.0, "ssd": 1.0, "accelerator_type:A100": 0.001}
+    message, hint = unschedulable(replica_request(three_gpus), [GPU_NODE | {"ssd": 4.0}])
+    assert message == "asks for 3 replicas of 1 CPU, 1 GPU, 1 of custom resource ssd, an A100 accelerator " \
+                      "(accelerator_type:A100); the cluster holds 2 at once" and hint == "lower the number of replicas, or add nodes"
+    assert unschedulable(replica_request(serve(autoscaling={"min_replicas": 0, "max_replicas": 8})), [CPU_NODE]) is None
+    message, _ = unschedulable(replica_request(serve(ray_actor_options={"num_gpus": 1})), [CPU_NODE])
+    assert message == "asks for 1 GPU; no node has any"
