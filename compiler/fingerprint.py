@@ -38,9 +38,11 @@ STEP_CODE_VERSIONS: dict[str, str] = {
     "deploy": "deploy/1",
 }
 
-# Spec fields that never change a step's result (how much CPU to use, retries, notes).
+# Spec fields that never change a step's result (where and how fast it runs, retries, notes).
+# ``resources`` covers ``workers``: a fine-tune splits each global batch between its workers, so one
+# worker and four compute the same steps (up to float summation order, as with the thread count).
 _IGNORED: dict[str, frozenset[str]] = {
-    "prepare": frozenset({"license"}),
+    "prepare": frozenset({"license", "resources"}),
     "import": frozenset({"resources"}),
     "finetune": frozenset({"resources"}),
 }
@@ -86,8 +88,34 @@ def spec_view(node: Node, dumped: dict[str, Any]) -> dict[str, Any]:
         return {key: dumped[key] for key in ("min_samples", "metrics", "baseline", "on_fail")}
     if node.step == "finetune" and dumped.get("finetune"):
         dumped = {**dumped, "finetune": {k: v for k, v in dumped["finetune"].items() if k != "max_retries"}}
+        dumped["finetune"]["training"] = _training_view(dumped["finetune"]["training"])
+    if node.step == "deploy":
+        dumped = {**dumped, "serve": serve_view(dumped["serve"])}
     ignored = _IGNORED.get(node.step, frozenset())
     return {key: value for key, value in dumped.items() if key not in ignored}
+
+
+_LATER_ACTOR_OPTIONS = ("accelerator_type", "resources")  # replica options added after deploy/1
+
+
+def serve_view(serve: dict[str, Any]) -> dict[str, Any]:
+    """A Deployment's normalized ``serve`` block as it is fingerprinted and names a version (runners/steps/deploy.py).
+
+    A replica's options are what the deployment runs, so they count; options added later are left out
+    while unset, so a deployment that does not use them keeps its fingerprint and version name."""
+    options = serve["ray_actor_options"]
+    kept = {k: v for k, v in options.items() if k not in _LATER_ACTOR_OPTIONS or v is not None}
+    return serve if kept == options else {**serve, "ray_actor_options": kept}
+
+
+def _training_view(training: dict[str, Any]) -> dict[str, Any]:
+    """The training block as it changes the result: gradient checkpointing recomputes the same activations
+    (never part of it), and fp32, the precision every fine-tune had before ``precision`` existed, is left
+    out so those fine-tunes keep their fingerprints; bf16 and fp16 compute other numbers and are kept."""
+    view = {k: v for k, v in training.items() if k != "gradient_checkpointing"}
+    if view.get("precision") == "fp32":
+        del view["precision"]
+    return view
 
 
 def fingerprint_node(node: Node, spec: dict[str, Any], inputs: dict[str, str], data: dict[str, str | None]) -> Fingerprint:

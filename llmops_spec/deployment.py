@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from llmops_spec.base import INT_MAX, NonEmptyStr, RefPath, SpecBase, Strict
 from llmops_spec.refs import Ref, ref_to
+from llmops_spec.resources import AcceleratorType, ResourceName, check_resource_request
 
 
 class Autoscaling(Strict):
@@ -27,8 +28,17 @@ class Autoscaling(Strict):
 
 class ActorOptions(Strict):
     num_cpus: float = Field(1, ge=0)
-    num_gpus: float = Field(0, ge=0)
+    num_gpus: float = Field(0, ge=0, description="GPUs per replica; above 0 the replica serves from CUDA.")
     memory: int | None = Field(default=None, gt=0, le=2**53, description="Bytes of memory to reserve.")
+    accelerator_type: AcceleratorType | None = Field(
+        default=None, description="Only nodes with this accelerator, as Ray names it (e.g. A100, L4); needs num_gpus.")
+    resources: dict[ResourceName, Annotated[float, Field(gt=0, le=1_000_000)]] | None = Field(
+        default=None, description="Ray custom resources per replica, e.g. {ssd: 1}.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ActorOptions:
+        check_resource_request(self.num_gpus, self.accelerator_type, self.resources or {}, "resources")
+        return self
 
 
 class Serve(Strict):

@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 from llmops_spec.base import INT_MAX, Identifier, NonEmptyStr, RefPath, SpecBase, Strict
 from llmops_spec.metrics import METRICS
 from llmops_spec.refs import Ref, ref_to
+from llmops_spec.resources import Resources
 
 
 class Grader(Strict):
@@ -83,6 +84,7 @@ class EvalGateSpec(SpecBase):
     baseline: Baseline | None = None
     batch_size: int = Field(32, ge=1, le=65536)
     on_fail: Literal["block", "warn"] = "block"
+    resources: Resources = Field(default_factory=Resources, description="What the evaluate task asks Ray for.")
 
     def references(self) -> list[tuple[RefPath, Ref]]:
         refs: list[tuple[RefPath, Ref]] = [(("model",), self.model), (("dataset",), self.dataset)]

@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from llmops_spec.base import INT_MAX, SEED_MAX, Identifier, NonEmptyStr, OneOf, RefPath, SpecBase, Strict
 from llmops_spec.refs import Ref, ref_to
+from llmops_spec.resources import ModelResources
 
 Task = Literal["sequence-classification", "causal-lm"]
 
@@ -75,6 +76,11 @@ class Training(Strict):
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     seed: int = Field(42, ge=0, le=SEED_MAX)
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description=(
+        "Compute precision: fp32, or bf16 / fp16 autocast over fp32 weights (fp16 with a gradient scaler). "
+        "The saved weights are fp32 either way."))
+    gradient_checkpointing: bool = Field(False, description=(
+        "Recompute activations in the backward pass: less memory, more time, the same result."))
 
 
 class Finetune(Strict):
@@ -113,19 +119,13 @@ PostStepField = Annotated[
 ]
 
 
-class Resources(Strict):
-    num_cpus: float = Field(1, ge=0, le=4096)
-    num_gpus: float = Field(0, ge=0, le=64)
-    memory_gb: float | None = Field(default=None, gt=0)
-
-
 class ModelSpec(SpecBase):
     base: Base
     task: Task
     labels: list[NonEmptyStr] | None = Field(default=None, min_length=2, description="Class labels, for sequence-classification.")
     finetune: Finetune | None = None
     post: list[PostStepField] = Field(default_factory=list)
-    resources: Resources = Field(default_factory=Resources)
+    resources: ModelResources = Field(default_factory=ModelResources)
 
     @model_validator(mode="after")
     def _labels_for_classification(self) -> ModelSpec:
@@ -135,6 +135,10 @@ class ModelSpec(SpecBase):
         if self.labels and len(set(self.labels)) != len(self.labels):
             raise PydanticCustomError("llmops_duplicate_item", "labels repeat a value",
                                       {"field": "labels", "hint": "list each label once"})
+        if self.resources.workers > 1 and self.finetune is None:
+            raise PydanticCustomError("llmops_conflict", "resources.workers is {workers} but the Model has no finetune",
+                                      {"workers": self.resources.workers, "field": "resources",
+                                       "hint": "workers split a fine-tune's batches; without finetune, remove it"})
         if any(step.merge_adapter for step in self.post) and (self.finetune is None or self.finetune.method != "lora"):
             raise PydanticCustomError("llmops_conflict", "merge_adapter needs a LoRA fine-tune to merge",
                                       {"field": "post", "hint": "remove merge_adapter, or fine-tune with method: lora"})

@@ -39,10 +39,11 @@ from runners.apply_log import LogWriter, landing_record
 from runners.cluster import Cluster
 from runners.deploy_gates import gates_block, model_binding
 from runners.dvc_store import Store
-from runners.node_context import BOOKKEEPING_STEPS, STEP_MODULES, input_folders, node_context, step_cpus
+from runners.node_context import BOOKKEEPING_STEPS, STEP_MODULES, input_folders, node_context, step_resources
 from runners.scheduling import plan_tasks
 from runners.state import LockWriter
 from runners.step import NodeFailed, StepResult
+from runners.task_resources import cluster_nodes, replica_request, unschedulable
 from runners.worker import run_steps
 
 EXIT_OK, EXIT_ERROR, EXIT_GATE_FAILED, EXIT_POLICY_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
@@ -152,6 +153,7 @@ class Applier:
         self.plan_hash = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
         self._actions = {c["node"]: c["action"] for c in plan["changes"]}
         self._dependents: dict[str, list[str]] = {}  # per node, the nodes waiting on it (set by _execute)
+        self._nodes: list[dict[str, float]] = []  # the cluster's nodes' total resources (read by _execute)
 
     # ----------------------------------------------------------------- bookkeeping
     def _emit(self, kind: str, node: str, report: NodeReport | None = None) -> None:
@@ -277,6 +279,7 @@ class Applier:
         running: dict[Any, tuple[list[Attempt], bool]] = {}  # a task's nodes, and whether it is a shared bookkeeping task
         order = {nid: i for i, nid in enumerate(self.graph.nodes)}
         slots = max(1, int(ray.cluster_resources().get("CPU", 1)))  # shared bookkeeping tasks in flight at most
+        self._nodes = cluster_nodes(ray)  # what a node's request is checked against before it is sent
         warmed = False
 
         def start_ready(deploy: bool = True) -> None:
@@ -349,20 +352,32 @@ class Applier:
             waiting_on[dependent].discard(nid)
 
     def _submit(self, remote: Any, nids: list[str], attempt: int = 1, started: float | None = None) -> tuple[Any, list[Attempt]]:
-        """One Ray task for ``nids``: a node alone with its resources, or bookkeeping nodes (none) together."""
-        jobs, members = [], []
+        """One Ray task for ``nids``: a node alone with its resources, or bookkeeping nodes (none) together.
+
+        A node that no node of the cluster could ever run is not sent (Ray would queue it forever): its
+        outcome is a failure naming the resource it lacks (runners/task_resources.py), ready at once."""
+        import ray
+
+        jobs, members, refused = [], [], None
         for nid in nids:
             node = self.graph.nodes[nid]
-            self.store.restore(input_folders(self.project, self.store, node))
-            resources = step_cpus(self.project, node)
+            resources = step_resources(self.project, node)
+            refused = unschedulable(resources.request, self._nodes)
             tmp = self._temp_dir(nid)
-            ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, resources["num_cpus"])
+            members.append(Attempt(nid, tmp, attempt, time.perf_counter() if started is None else started))
+            self._emit("started", nid)
+            if refused:
+                continue
+            self.store.restore(input_folders(self.project, self.store, node))
+            ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, resources.num_cpus,
+                               resources.num_gpus, resources.workers)
             if node.step == "evaluate":  # metrics.json names the model it evaluated (runners/deploy_gates.py)
                 ctx.extra["evaluated_model"] = model_binding(self.project, self.graph, self.prints, self.lock, self.store, nid)
             jobs.append((STEP_MODULES[node.step], ctx))
-            members.append(Attempt(nid, tmp, attempt, time.perf_counter() if started is None else started))
-            self._emit("started", nid)
-        return remote.options(**resources).remote(jobs), members
+        if refused:  # such a node is alone in its task: only bookkeeping nodes, which ask for nothing, share one
+            message, hint = refused
+            return ray.put([("failed", f"{nids[0]} cannot be scheduled on this cluster: it {message}", hint, False)]), members
+        return remote.options(**resources.options).remote(jobs), members
 
     def _max_retries(self, nid: str) -> int:
         spec = self.project.resources[self.graph.nodes[nid].resource].spec
@@ -407,6 +422,9 @@ class Applier:
         self._emit("started", nid)
         tmp = self._temp_dir(nid)
         try:
+            refused = unschedulable(replica_request(self.project.resources[node.resource].spec.serve), self._nodes)
+            if refused:  # Serve would wait for replicas no node can host, until deploy's timeout
+                raise NodeFailed(f"{nid} cannot be scheduled on this cluster: it {refused[0]}", refused[1], retryable=False)
             self.store.restore(input_folders(self.project, self.store, node))
             ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, 0)
             previous = self.lock.nodes.get(nid)

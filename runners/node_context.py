@@ -13,6 +13,10 @@ from compiler.project import Project
 from llmops_spec import Ref
 from runners.dvc_store import Store
 from runners.step import StepContext
+from runners.task_resources import BOOKKEEPING_STEPS, TaskResources, task_resources
+
+__all__ = ["BOOKKEEPING_STEPS", "STEP_MODULES", "artifact_of", "input_folders", "node_context", "producing_step",
+           "step_resources"]
 
 STEP_MODULES = {
     "prepare": "runners.steps.prepare",
@@ -46,8 +50,9 @@ def artifact_of(project: Project, store: Store, ref: Ref) -> Path | None:
 
 
 def node_context(project: Project, store: Store, node: Node, out: Path, prints: dict[str, Fingerprint],
-                 lock: Lock, num_cpus: float) -> StepContext:
-    """The StepContext of ``node``, reading upstream artifacts where apply puts them."""
+                 lock: Lock, num_cpus: float, num_gpus: float = 0.0, workers: int = 1) -> StepContext:
+    """The StepContext of ``node``, reading upstream artifacts where apply puts them; ``num_cpus``, ``num_gpus``
+    and ``workers`` are what its task was given (per worker of a data-parallel fine-tune)."""
     resource = project.resources[node.resource]
     spec = resource.spec
     inputs: dict[str, Path] = {}
@@ -61,7 +66,7 @@ def node_context(project: Project, store: Store, node: Node, out: Path, prints: 
         target = project.get(ref)
         if target is not None:
             specs[str(ref)] = _redacted(target.spec)
-    extra: dict[str, Any] = {"num_cpus": num_cpus}
+    extra: dict[str, Any] = {"num_cpus": num_cpus, "num_gpus": num_gpus, "workers": workers}
     if node.step == "gate":
         inputs["evaluate"] = store.artifact_dir(str(node.resource), "evaluate")
         if spec.baseline is not None:
@@ -112,15 +117,6 @@ def input_folders(project: Project, store: Store, node: Node) -> list[Path]:
     return folders
 
 
-BOOKKEEPING_STEPS = frozenset({"prompt", "gate"})  # no resources, milliseconds of work: they share Ray tasks (runners/scheduling.py)
-
-
-def step_cpus(project: Project, node: Node) -> dict[str, float]:
-    """The Ray resources a node asks for: a Model's ``resources``; one CPU for data and eval; none for bookkeeping."""
-    spec = project.resources[node.resource].spec
-    if node.step in ("finetune", "import"):
-        options = {"num_cpus": spec.resources.num_cpus, "num_gpus": spec.resources.num_gpus}
-        if spec.resources.memory_gb:
-            options["memory"] = spec.resources.memory_gb * 1024**3
-        return options
-    return {"num_cpus": 1 if node.step in ("prepare", "evaluate") else 0, "num_gpus": 0}
+def step_resources(project: Project, node: Node) -> TaskResources:
+    """The Ray resources of ``node``'s task: its resource's ``resources`` block (runners/task_resources.py)."""
+    return task_resources(project.resources[node.resource].spec, node.step)

@@ -20,11 +20,14 @@ from typing import Any
 class ModelServer:
     """One model version: loads the predictor once per replica, renders the prompt, predicts in batches."""
 
-    def __init__(self, model_dir: str, prompt: dict[str, Any] | None, version: str, num_threads: int | None) -> None:
+    def __init__(self, model_dir: str, prompt: dict[str, Any] | None, version: str, num_threads: int | None,
+                 num_gpus: float = 0.0) -> None:
         from runners.modeling.predictor import load_predictor
         from runners.serve_request import prompt_inputs
 
-        self.predictor = load_predictor(Path(model_dir), num_threads=num_threads)
+        # a replica given GPUs (ray_actor_options.num_gpus) computes on CUDA (untested here: no GPU)
+        self.predictor = load_predictor(Path(model_dir), num_threads=num_threads, num_gpus=num_gpus,
+                                        what=f"the replica of {version}")
         self.version = version
         self.inputs = prompt_inputs(prompt)
         self.render = None
@@ -150,7 +153,8 @@ def build_app(deployment: str, versions: dict[str, dict[str, Any]], weights: dic
         options["num_replicas"] = serve_spec.num_replicas
     threads = max(1, int(serve_spec.ray_actor_options.num_cpus or 1))
     bound = {
-        name: serve.deployment(ModelServer, name=name, **options).bind(v["model_dir"], v.get("prompt"), name, threads)
+        name: serve.deployment(ModelServer, name=name, **options).bind(v["model_dir"], v.get("prompt"), name, threads,
+                                                                       serve_spec.ray_actor_options.num_gpus)
         for name, v in versions.items()
     }
     router = serve.deployment(Router, name="router", num_replicas=1, ray_actor_options={"num_cpus": 0},

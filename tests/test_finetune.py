@@ -54,7 +54,8 @@ def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def run_model(tmp_path: Path, spec: ModelSpec, rows: list[dict[str, Any]] | None = None, name: str = "m",
-              prompt: PromptSpec | None = None, inputs: dict[str, Path] | None = None, root: Path | None = None):
+              prompt: PromptSpec | None = None, inputs: dict[str, Path] | None = None, root: Path | None = None,
+              extra: dict[str, Any] | None = None):
     """Run the Model's step as apply would, with the training rows as the Dataset/d@train split."""
     from runners.steps import finetune
 
@@ -66,7 +67,7 @@ def run_model(tmp_path: Path, spec: ModelSpec, rows: list[dict[str, Any]] | None
     specs = {"Prompt/p": prompt} if prompt else {}
     ctx = StepContext(root=root or tmp_path, node=f"Model/{name}:{'finetune' if spec.finetune else 'import'}",
                       step="finetune" if spec.finetune else "import", resource=f"Model/{name}", spec=spec, out=out,
-                      inputs=all_inputs, specs=specs, extra={"num_cpus": 1})
+                      inputs=all_inputs, specs=specs, extra={"num_cpus": 1, **(extra or {})})
     return out, finetune.run(ctx)
 
 

@@ -20,8 +20,10 @@ DEFAULT_BATCH = 32
 
 
 class Predictor:
-    def __init__(self, model: Any, tokenizer: Any, manifest: ModelManifest, batch_size: int = DEFAULT_BATCH) -> None:
+    def __init__(self, model: Any, tokenizer: Any, manifest: ModelManifest, batch_size: int = DEFAULT_BATCH,
+                 device: str = "cpu") -> None:
         self.model = model
+        self.device = device  # where the model is; inputs follow it
         self.tokenizer = tokenizer
         self.manifest = manifest
         self.batch_size = batch_size
@@ -60,7 +62,7 @@ class Predictor:
         results: list[tuple[float, int]] = []
         with self._lock, torch.inference_mode():
             for start in range(0, len(encoded), size):
-                batch = collate(encoded[start:start + size], pad_token(self.tokenizer))
+                batch = self._on(collate(encoded[start:start + size], pad_token(self.tokenizer)))
                 labels = batch.pop("labels")
                 logits = self.model(**batch).logits[:, :-1].float()
                 gold = labels[:, 1:]
@@ -72,8 +74,8 @@ class Predictor:
     def _classify(self, texts: list[str]) -> list[str]:
         import torch
 
-        encoded = self.tokenizer(texts, truncation=True, max_length=self.manifest.max_seq_len, padding=True,
-                                 return_tensors="pt")
+        encoded = self._on(dict(self.tokenizer(texts, truncation=True, max_length=self.manifest.max_seq_len, padding=True,
+                                               return_tensors="pt")))
         with torch.inference_mode():
             indices = self.model(**encoded).logits.argmax(-1).tolist()
         names = self.labels or []
@@ -88,20 +90,28 @@ class Predictor:
         room = max(1, self.manifest.max_seq_len - budget)
         prompts = [ids[len(ids) - room:] if len(ids) > room else ids
                    for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
-        batch = collate([Encoded(ids, None) for ids in prompts], pad_token(self.tokenizer), left=True)
+        batch = self._on(collate([Encoded(ids, None) for ids in prompts], pad_token(self.tokenizer), left=True))
         with torch.inference_mode():
             output = self.model.generate(**batch, max_new_tokens=budget, do_sample=False, num_beams=1,
                                          eos_token_id=end_token(self.tokenizer), pad_token_id=pad_token(self.tokenizer))
         new = output[:, batch["input_ids"].shape[1]:]
-        return [text.strip() for text in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
+        return [text.strip() for text in self.tokenizer.batch_decode(new.cpu(), skip_special_tokens=True)]
+
+    def _on(self, tensors: dict[str, Any]) -> dict[str, Any]:
+        return tensors if self.device == "cpu" else {k: v.to(self.device) for k, v in tensors.items()}
 
 
-def load_predictor(model_dir: Path, num_threads: int | None = None, batch_size: int = DEFAULT_BATCH) -> Predictor:
+def load_predictor(model_dir: Path, num_threads: int | None = None, batch_size: int = DEFAULT_BATCH,
+                   num_gpus: float = 0.0, what: str = "the model") -> Predictor:
     """The predictor of a Model's artifact (its import/finetune output folder, or that folder's ``model/``).
 
     ``num_threads`` sizes torch's thread pool (a Serve replica passes its ``num_cpus``); the
-    manifest's post steps apply here: int8 dynamic quantization after loading.
+    manifest's post steps apply here: int8 dynamic quantization after loading. ``num_gpus``: what
+    the task or replica was given; above 0 the model computes on CUDA (runners/modeling/device.py),
+    or NodeFailed says why it cannot (untested here: no GPU).
     """
+    from runners.modeling.device import placement, seen, torch_device
+
     from runners.modeling.artifacts import load_trained
     from runners.modeling.post import quantize_int8
     from runners.modeling.runtime import use_threads
@@ -109,6 +119,10 @@ def load_predictor(model_dir: Path, num_threads: int | None = None, batch_size: 
     if num_threads:
         use_threads(num_threads)
     model, tokenizer, manifest = load_trained(Path(model_dir))
+    where = placement(num_gpus, "fp32", seen(), what, manifest.quantize)
     if manifest.quantize == "int8":
         model = quantize_int8(model)
-    return Predictor(model, tokenizer, manifest, batch_size)
+    device = torch_device(where)
+    if where.device != "cpu":
+        model.to(device)
+    return Predictor(model, tokenizer, manifest, batch_size, str(device))

@@ -90,6 +90,7 @@ def deploy(ctx: StepContext, cluster: Cluster, running_version: dict[str, Any] |
 
     from ray import serve
 
+    from compiler.fingerprint import serve_view
     from runners.serving import build_app
 
     logging.getLogger("ray.serve").setLevel(logging.WARNING)  # apply's progress says what happened
@@ -97,7 +98,7 @@ def deploy(ctx: StepContext, cluster: Cluster, running_version: dict[str, Any] |
     app = ctx.resource.split("/", 1)[1]
     model_dir = ctx.input(spec.model) / "model"
     prompt = json.loads((ctx.input(spec.prompt) / "prompt.json").read_text()) if spec.prompt else None
-    new = version_name({"inputs": ctx.extra.get("serving_inputs", {}), "serve": spec.serve.model_dump(mode="json"),
+    new = version_name({"inputs": ctx.extra.get("serving_inputs", {}), "serve": serve_view(spec.serve.model_dump(mode="json")),
                         "env_vars": spec.env_vars})
     versions = {new: {"model_dir": str(ctx.input(spec.model)), "prompt": prompt}}
     if not model_dir.exists():

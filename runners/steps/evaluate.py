@@ -44,7 +44,8 @@ def run(ctx: StepContext) -> StepResult:
         if examples and column not in examples[0].row:
             raise NodeFailed(f"slice_by {column}: the rows of {spec.dataset} have no such column",
                              f"the rows have: {', '.join(sorted(examples[0].row))}", retryable=False)
-    predictor = load_predictor(model_dir, batch_size=spec.batch_size)
+    predictor = load_predictor(model_dir, batch_size=spec.batch_size, num_gpus=float(ctx.extra.get("num_gpus", 0) or 0),
+                               what=ctx.node)
     texts = [e.text for e in examples]
     started = time.perf_counter()
     predictions = predictor.predict(texts)

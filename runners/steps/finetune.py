@@ -24,14 +24,21 @@ def run(ctx: StepContext) -> StepResult:
     from runners.modeling.runtime import use_threads
 
     spec = ctx.spec
-    threads = use_threads(ctx.extra.get("num_cpus", spec.resources.num_cpus))
+    workers = spec.resources.workers if spec.finetune else 1
+    where = None
+    if spec.finetune and workers == 1:  # before any work: a GPU it was given and cannot use fails now
+        from runners.modeling.device import task_placement
+
+        where = task_placement(ctx, spec.finetune.training.precision)
+    # a data-parallel coordinator holds no CPU of its own (its workers do): it loads and encodes on one thread
+    threads = use_threads(1 if workers > 1 else ctx.extra.get("num_cpus", spec.resources.num_cpus))
     examples = _training_examples(ctx) if spec.finetune else []
     from runners.modeling.bases import load_base
 
     base = load_base(ctx, [text for e in examples for text in (e.text, e.target) if text is not None])
     if spec.finetune is None:
         return _materialize(ctx, base, threads)
-    return _finetune(ctx, base, examples, threads)
+    return _finetune(ctx, base, examples, threads, where)
 
 
 def _training_examples(ctx: StepContext) -> list[Example]:
@@ -61,11 +68,11 @@ def _materialize(ctx: StepContext, base: Any, threads: int) -> StepResult:
                       details={"base": base.source, "quantize": quantization(spec.post)})
 
 
-def _finetune(ctx: StepContext, base: Any, examples: list[Example], threads: int) -> StepResult:
+def _finetune(ctx: StepContext, base: Any, examples: list[Example], threads: int, where: Any) -> StepResult:
     from runners.modeling.encoding import encode_causal, encode_classification, end_token, pad_token
     from runners.modeling.plots import plot_loss
     from runners.modeling.post import merge_adapter, wants_merge
-    from runners.modeling.training import lora_wrap, train, trainable_parameters
+    from runners.modeling.training import enable_gradient_checkpointing, lora_wrap, trainable_parameters
 
     spec = ctx.spec
     finetune, training = spec.finetune, spec.finetune.training
@@ -82,6 +89,8 @@ def _finetune(ctx: StepContext, base: Any, examples: list[Example], threads: int
     merge = wants_merge(spec.post)
     base_weights: dict[str, Any] | None = None
     lora = finetune.lora or Lora()
+    if training.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     if finetune.method == "lora":
         if not merge:
             base_weights = base.by_name or _save_base_copy(ctx, base)
@@ -89,7 +98,7 @@ def _finetune(ctx: StepContext, base: Any, examples: list[Example], threads: int
     else:
         model.requires_grad_(True)
     trainable, total = trainable_parameters(model)
-    curve = train(model, encoded, pad_token(tokenizer), training)
+    curve = _train(ctx, model, encoded, pad_token(tokenizer), where)
     if finetune.method == "lora" and merge:
         model = merge_adapter(model)
     model.save_pretrained(ctx.out / "model")
@@ -107,11 +116,31 @@ def _finetune(ctx: StepContext, base: Any, examples: list[Example], threads: int
     metrics = {"train_rows": len(examples), "steps": len(curve.step), "loss_first": round(first, 6),
                "loss_final": round(last, 6), "train_seconds": round(curve.seconds, 3),
                "samples_per_second": round(speed, 2), "trainable_parameters": trainable, "parameters": total,
-               "threads": threads}
+               "threads": threads, "workers": spec.resources.workers}
+    device = "cuda" if spec.resources.num_gpus else "cpu"
+    on = f"{device}, {training.precision}" + (f", {spec.resources.workers} workers" if spec.resources.workers > 1 else "")
     return StepResult(metrics=metrics,
                       summary=f"{method}: {len(curve.step)} steps on {len(examples)} rows, loss {first:.3f} -> {last:.3f}, "
-                              f"{curve.seconds:.1f} s ({speed:.0f} rows/s)",
+                              f"{curve.seconds:.1f} s ({speed:.0f} rows/s; {on})",
                       details={"base": base.source, "weights": weights})
+
+
+def _train(ctx: StepContext, model: Any, encoded: list[Any], pad_id: int, where: Any) -> Any:
+    """The loss curve of training ``model`` in place: here on ``where``'s device, or on Ray Train workers."""
+    from runners.modeling.device import torch_device
+    from runners.modeling.training import train
+
+    spec = ctx.spec
+    training = spec.finetune.training
+    if spec.resources.workers > 1:
+        from runners.modeling.distributed import train_distributed
+
+        return train_distributed(ctx.node, model, encoded, pad_id, training, spec.resources)
+    model.to(torch_device(where))
+    try:
+        return train(model, encoded, pad_id, training, where)
+    finally:
+        model.to("cpu")  # merge, save and the manifest work on the CPU copy; the GPU is free again
 
 
 def _label_ids(examples: list[Example], labels: list[str]) -> list[int]:
