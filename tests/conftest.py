@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import shutil
 import textwrap
@@ -62,6 +64,37 @@ def ray_cluster(tmp_path_factory):
     cluster = start_local(home, num_cpus=2)
     yield cluster
     stop_local(home)
+
+
+@pytest.fixture(scope="session")
+def ray_test_token(tmp_path_factory) -> Path:
+    """One test-only Ray token for every Ray this test process starts (Ray caches the token it loaded)."""
+    import secrets
+
+    token = tmp_path_factory.mktemp("ray-auth") / "token"
+    token.write_text(secrets.token_hex(16))
+    return token
+
+
+@contextlib.contextmanager
+def ray_token_auth(token: Path):
+    """Token auth for a Ray started in this process, deliberately, with the session's test token.
+
+    Ray 2.60 turns token auth on, reads RAY_AUTH_MODE into its config once per process and
+    caches the token it loaded, so every module that starts Ray in-process uses the same
+    token (``ray_test_token``) and has the config re-read (as Ray does when it turns token
+    auth on). Yields the environment a subprocess needs to reach that Ray; restores the
+    process's environment on exit.
+    """
+    from ray._raylet import Config
+
+    env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.delenv("RAY_AUTH_TOKEN", raising=False)
+        Config.initialize("")
+        yield env
 
 
 def run_llmops(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600):

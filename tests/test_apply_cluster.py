@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import textwrap
@@ -13,33 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git_repo, run_llmops, write_project
+from conftest import git_repo, ray_token_auth, run_llmops, write_project
 from test_apply_deploy import rows, tiny_classifier
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def two_nodes(tmp_path, monkeypatch):
-    """A head (1 CPU) and a worker (2 CPUs), token auth on with a test-only token.
-
-    Ray reads RAY_AUTH_MODE into its config once per process; when an earlier test imported
-    Ray already, the config is re-read, as Ray itself does when it turns token auth on."""
-    token = tmp_path / "token"
-    token.write_text(secrets.token_hex(16))
-    env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
-    from ray._raylet import Config
+def two_nodes(ray_test_token):
+    """A head (1 CPU) and a worker (2 CPUs), token auth on with a test-only token (conftest.ray_token_auth)."""
     from ray.cluster_utils import Cluster
 
-    Config.initialize("")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    worker = cluster.add_node(num_cpus=2)
-    cluster.wait_for_nodes()
-    yield cluster, worker, env
-    cluster.shutdown()
+    with ray_token_auth(ray_test_token) as env:
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+        worker = cluster.add_node(num_cpus=2)
+        cluster.wait_for_nodes()
+        yield cluster, worker, env
+        cluster.shutdown()
 
 
 def test_apply_survives_losing_a_worker_node(tmp_path, two_nodes):

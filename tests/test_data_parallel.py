@@ -16,6 +16,7 @@ import pytest
 
 from llmops_spec.model import ModelSpec
 from runners.task_resources import task_resources
+from conftest import ray_token_auth
 from test_finetune import causal_spec, fact_rows, run_model, write_rows
 
 LOSS_RTOL = 1e-4
@@ -23,14 +24,15 @@ WEIGHT_ATOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def ray_two_cpus():
+def ray_two_cpus(ray_test_token):
     import ray
 
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield ray
-    ray.shutdown()
+    with ray_token_auth(ray_test_token):
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        yield ray
+        ray.shutdown()
 
 
 def with_workers(spec: ModelSpec, workers: int) -> ModelSpec:

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from conftest import ray_token_auth
 from llmops_spec.dataset import DatasetSpec
 from llmops_spec.evalgate import EvalGateSpec
 from llmops_spec.model import ModelSpec
@@ -21,20 +22,21 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(ray_test_token):
     import ray
     from ray.cluster_utils import Cluster
 
     if ray.is_initialized():
         ray.shutdown()
-    built = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    ssd = built.add_node(num_cpus=1, resources={"ssd": 1})
-    gpu = built.add_node(num_cpus=1, num_gpus=1, resources={"accelerator_type:A100": 1})
-    built.wait_for_nodes()
-    ray.init(address=built.address, log_to_driver=False, logging_level="ERROR")
-    yield ray, {"head": built.head_node.node_id, "ssd": ssd.node_id, "gpu": gpu.node_id}
-    ray.shutdown()
-    built.shutdown()
+    with ray_token_auth(ray_test_token):
+        built = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+        ssd = built.add_node(num_cpus=1, resources={"ssd": 1})
+        gpu = built.add_node(num_cpus=1, num_gpus=1, resources={"accelerator_type:A100": 1})
+        built.wait_for_nodes()
+        ray.init(address=built.address, log_to_driver=False, logging_level="ERROR")
+        yield ray, {"head": built.head_node.node_id, "ssd": ssd.node_id, "gpu": gpu.node_id}
+        ray.shutdown()
+        built.shutdown()
 
 
 def node_of(ray, options: dict) -> str:
