@@ -14,7 +14,7 @@ from typing import Any
 
 from llmops_spec.model import Lora
 from runners.modeling.examples import Example, build_examples, example_builder, read_rows
-from runners.modeling.loading import CAUSAL_LM, CLASSIFICATION
+from runners.modeling.loading import CLASSIFICATION
 from runners.step import NodeFailed, StepContext, StepResult
 
 DEFAULT_NEW_TOKENS = 32
