@@ -42,11 +42,16 @@ def missing_run_package(exc: BaseException) -> str | None:
 
 
 def environment_problem(exc: BaseException) -> tuple[str, str] | None:
-    """(message, hint) when ``exc`` is the machine's or the install's doing, not a bug of llmops."""
+    """(message, hint) when ``exc`` is the machine's or the install's doing, not a bug of llmops; or the
+    checkout's, where one of llmops' state files is refused (compiler.safe_read.read_state names it)."""
+    from compiler.safe_read import ReadRefused
+
     package = missing_run_package(exc)
     if package is not None:
         return f"this command needs the run extra of llmops (the package {package} is not installed)", RUN_EXTRA
     for link in causes(exc):
+        if isinstance(link, ReadRefused) and link.path:
+            return f"{link.path} {link.message}", link.hint
         if isinstance(link, OSError) and link.errno in _HINTS:
             where = f": {link.filename}" if link.filename else ""
             return f"{link.strerror or link}{where}", _HINTS[link.errno]

@@ -271,6 +271,11 @@ def test_a_fifo_spec_does_not_hang_validate_plan_or_fmt(tmp_path):
     os.mkfifo(repo / "llmops.lock")  # the lock is read by plan from the checkout too
     done = cli("plan", ".", cwd=repo, timeout=60)
     assert done.returncode == 1 and "E300" in done.stdout and "a named pipe (FIFO)" in done.stdout, done.stdout
+    (repo / "llmops.lock").unlink()
+    os.mkfifo(repo / "llmops.applies.jsonl")  # the apply log, read by audit: refused by name, not an internal error
+    done = cli("audit", "verify", ".", cwd=repo, timeout=60)
+    assert done.returncode == 1 and "llmops.applies.jsonl is a named pipe (FIFO)" in done.stderr, done.stderr
+    assert "internal error" not in done.stderr
     data = write_project(tmp_path / "data", {"d.yaml": DATASET.format(path="rows.txt", fmt="text")})
     os.mkfifo(data / "rows.txt")
     done = cli("validate", ".", cwd=data, timeout=60)
