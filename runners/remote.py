@@ -190,20 +190,19 @@ def failure(exc: BaseException, url: str, endpoint: str | None = None) -> tuple[
 
 def configured_url(texts: list[str]) -> str | None:
     """The default remote's URL as DVC's project configs say it (``.dvc/config``, then ``config.local`` over it); None
-    when they do not say (no remote, a remote set in the user's or system's config, a file configobj cannot read)."""
-    from configobj import ConfigObj, ConfigObjError
+    when they do not say (no remote, a remote set in the user's or system's config, a file that does not read).
 
-    core: dict[str, str] = {}
-    remotes: dict[str, dict] = {}
+    Read as the pull request's policy check reads them (compiler/dvc_config.py), so both judge one text alike."""
+    from compiler.dvc_config import read_remote_config
+
+    default: str | None = None
+    remotes: dict[str, dict[str, str]] = {}
     for text in texts:
-        try:
-            conf = ConfigObj(text.splitlines(), list_values=False, interpolation=False)
-        except ConfigObjError:
+        config = read_remote_config(text)
+        if config is None:
             return None
-        core.update(conf.get("core", {}))
-        for section, options in conf.items():
-            match = re.fullmatch(r'remote\s+"(.+)"', section)
-            if match and isinstance(options, Mapping):
-                remotes.setdefault(match[1], {}).update(options)
-    url = remotes.get(core.get("remote", ""), {}).get("url")
+        default = (config.core or {}).get("remote", default)
+        for name, options in config.remotes.items():
+            remotes.setdefault(name, {}).update(options)
+    url = remotes.get(default or "", {}).get("url")
     return url if isinstance(url, str) else None

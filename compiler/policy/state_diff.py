@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from compiler.audit.applylog import APPLY_LOG_NAME, split_lines
 from compiler.diagnostics import Severity
+from compiler.dvc_config import read_remote_config
 from compiler.lockfile import LOCK_NAME, locate, parse_lock
 from compiler.policy.report import Finding
 from compiler.policy.waivers import Waiver
@@ -112,25 +113,14 @@ def log_changes(base: bytes | None, head: bytes | None) -> list[StateChange]:
 
 def _remote_settings(raw: bytes | None) -> tuple[dict[str, dict[str, str]], dict[str, int]]:
     """The remote-related sections of a DVC config (``core``'s remote, every ``remote "x"``), and their lines."""
-    import configparser
-
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
     text = (raw or b"").decode("utf-8", "replace")
-    try:
-        parser.read_string(text)
-    except configparser.Error:
+    config = read_remote_config(text)
+    if config is None:
         return {"": {"unreadable": text}}, {}
-    lines = {line.strip(): number for number, line in enumerate(text.splitlines(), 1) if line.strip().startswith("[")}
-    settings, where = {}, {}
-    for section in parser.sections():
-        name = section.strip("'")  # DVC writes ['remote "x"'] (configobj's quoting)
-        options = dict(parser.items(section))
-        if name == "core":
-            options = {k: v for k, v in options.items() if k == "remote"}
-        elif not name.startswith("remote "):
-            continue
-        settings[name], where[name] = options, lines.get(f"[{section}]", 1)
-    return settings, where
+    settings = {f'remote "{name}"': options for name, options in config.remotes.items()}
+    if config.core is not None:
+        settings["core"] = config.core
+    return settings, config.lines
 
 
 def remote_changes(base: bytes | None, head: bytes | None) -> list[StateChange]:
