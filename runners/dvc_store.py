@@ -66,11 +66,17 @@ class Store:
         return self._repo
 
     def remote_settings(self) -> tuple[str, str | None]:
-        """The default remote's URL and endpoint URL (None when it has none), as the merged DVC config says."""
-        conf = self.repo.config
-        name = conf.get("core", {}).get("remote")
-        options = conf.get("remote", {}).get(name, {}) if name else {}
-        return str(options.get("url", "")), options.get("endpointurl")
+        """The default remote's URL and endpoint URL (None when it has none), as the merged DVC config says
+        (``RemoteAddress``, what a worker is sent); an empty URL without a default remote, or one it names that is absent."""
+        from dvc.config import NoRemoteError
+
+        from runners.remote_odb import RemoteAddress
+
+        try:
+            address = RemoteAddress.of(self.repo)
+        except (NoRemoteError, KeyError):
+            return "", None
+        return address.url, dict(address.options).get("endpointurl")
 
     def _remote_failed(self, exc: BaseException, what: str, hint: str, retryable: bool = True,
                        logged: list[BaseException] | tuple = (), told_alone: bool = False) -> NodeFailed:
