@@ -106,7 +106,7 @@ def commit_to_cache(repo: Any, folder: Path, state: Any = None) -> Committed:
     from dvc_data.hashfile.tree import Tree
 
     cache, fs, path = repo.cache.local, repo.fs, os.fspath(folder)
-    with _forgetting_digests():  # read until the tree is in the cache
+    with forgetting_digests():  # read until the tree is in the cache
         staging, meta, obj = build(cache, path, fs, "md5", ignore=repo.dvcignore, checksum_jobs=fs.hash_jobs)
         if isinstance(obj, Tree):
             add_update_tree(cache, obj)
@@ -119,7 +119,7 @@ def commit_to_cache(repo: Any, folder: Path, state: Any = None) -> Committed:
 
 
 @contextlib.contextmanager
-def _forgetting_digests() -> Iterator[None]:
+def forgetting_digests() -> Iterator[None]:
     """Drop the temp files a build leaves in fsspec's process-wide in-memory fs.
 
     ``Tree.digest`` writes each tree's listing to ``memory://.<random>.tmp`` to hash it and
