@@ -22,7 +22,7 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from runners.remote_odb import RemoteAddress, open_remote
@@ -52,8 +52,7 @@ def confined(relpath: str) -> bool:
     """Pure: ``relpath`` names a place inside a folder (no absolute path, no ``..``, no empty name)."""
     if not isinstance(relpath, str) or not relpath or "\0" in relpath or "\\" in relpath or relpath.startswith("/"):
         return False
-    parts = PurePosixPath(relpath).parts
-    return bool(parts) and all(part not in ("", ".", "..") for part in parts)
+    return all(part not in ("", ".", "..") for part in relpath.split("/"))
 
 
 def listing_entries(data: bytes, oid: str) -> list[tuple[str, str]]:
