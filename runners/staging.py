@@ -179,23 +179,6 @@ def _read(node: str, rel: str, read: Any) -> str:
     except (OSError, ReadRefused) as exc:
         raise NodeFailed(f"{node}: cannot read {rel}: {exc}", "data is read only from regular files inside the "
                          "repository", retryable=False) from None
-        snapshot = store.scratch() / f"stage-{md5}-{os.getpid()}"
-        digest = hashlib.md5(usedforsecurity=False)
-        try:
-            with open_regular(file, None, root) as src, open(snapshot, "wb") as dst:
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    digest.update(block)
-                    dst.write(block)
-            if digest.hexdigest() != md5:
-                raise NodeFailed(f"{node}: {file.relative_to(root)} changed while apply read it",
-                                 "let the writer finish, then apply again", retryable=False)
-            push_file(remote, snapshot, md5)
-        finally:
-            snapshot.unlink(missing_ok=True)
-    except (OSError, ReadRefused) as exc:
-        raise NodeFailed(f"{node}: cannot stage {file.relative_to(root)} on the DVC remote: {exc}",
-                         "data is read only from regular files inside the repository; check the remote") from None
-    return md5
 
 
 def rebased(ctx: StepContext, root: Path, out: Path) -> StepContext:
