@@ -11,12 +11,15 @@ module does not import Ray.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
 import time
 from pathlib import Path
 from typing import Any
+
+from runners.step import NodeFailed
 
 # a replica's failure, as Serve's status message carries the constructor's exception: one line of JSON after the mark
 REPLICA_FAILED = "llmops-replica-failed: "
@@ -26,11 +29,15 @@ _FAILED = re.compile(re.escape(REPLICA_FAILED) + r"(\{.*\})\s*$", re.MULTILINE)
 CONSTRUCTOR_TRIES = 2
 
 
-class ReplicaFailed(RuntimeError):
-    """Why a replica could not start (its message and hint), in a form the driver reads back from Serve's status."""
+class ReplicaFailed(NodeFailed):
+    """Why a replica could not start (its message and hint); its text is what the driver reads back from Serve's status."""
 
-    def __init__(self, message: str, hint: str | None) -> None:
-        super().__init__(REPLICA_FAILED + json.dumps({"message": message, "hint": hint}))
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint, retryable=False)
+        self.args = (REPLICA_FAILED + json.dumps({"message": message, "hint": hint}),)
+
+    def __reduce__(self) -> tuple:  # across processes as it was raised, not re-wrapped
+        return (ReplicaFailed, (self.message, self.hint))
 
 
 def replica_failure(text: str) -> tuple[str, str | None] | None:
@@ -55,7 +62,6 @@ class ModelServer:
         from runners.modeling.predictor import load_predictor
         from runners.replica_model import local_model
         from runners.serve_request import prompt_inputs
-        from runners.step import NodeFailed
 
         try:
             self.folder = local_model(version, model)
@@ -194,14 +200,25 @@ def build_app(deployment: str, versions: dict[str, dict[str, Any]], weights: dic
     else:
         options["num_replicas"] = serve_spec.num_replicas
     threads = max(1, int(serve_spec.ray_actor_options.num_cpus or 1))
-    bound = {
-        name: serve.deployment(ModelServer, name=name, **options).bind(_model(v), v.get("prompt"), name, threads,
-                                                                       serve_spec.ray_actor_options.num_gpus)
-        for name, v in versions.items()
-    }
+    bound = {}
+    for name, v in versions.items():
+        args = (_model(v), v.get("prompt"), name, threads, serve_spec.ray_actor_options.num_gpus)
+        bound[name] = _stable(serve.deployment(ModelServer, name=name, **options), args).bind(*args)
     router = serve.deployment(Router, name="router", num_replicas=1, ray_actor_options={"num_cpus": 0},
                               user_config={"weights": weights})
-    return router.bind(bound, weights, deployment)
+    return _stable(router, (sorted(versions), deployment)).bind(bound, weights, deployment)
+
+
+def _stable(deployment: Any, args: Any) -> Any:
+    """``deployment`` with a code version that changes only with what its replicas are built from.
+
+    ``serve.run`` gives a deployment without one a random version, so every run restarted every
+    replica: each canary step restarted the running version's replicas. With it, a step that
+    only moves weights reconfigures the router (``user_config``) and leaves the model replicas
+    running; options such as ``ray_actor_options`` still restart them, as Serve decides.
+    """
+    version = hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return deployment.options(version=version, _internal=True)  # Serve's own way to pin one (the public one was removed)
 
 
 def _model(config: dict[str, Any]) -> dict[str, Any]:

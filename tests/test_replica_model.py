@@ -133,3 +133,18 @@ def test_the_recorded_url_reaches_a_wildcard_bind_at_the_head():
     assert _url_host("0.0.0.0", 8000, "10.0.0.5:6379") == "10.0.0.5:8000"
     assert _url_host("0.0.0.0", 8000, "auto") == "127.0.0.1:8000"
     assert _url_host("::", 8000, "ray://[fd00::1]:10001") == "[fd00::1]:8000"
+
+
+@pytest.mark.parametrize("args, env, says", [
+    (["--serve-host", "http://x"], {}, "is not an IP address or a host name"),
+    ([], {"LLMOPS_SERVE_HOST": "a b"}, "is not an IP address or a host name"),
+    (["--serve-port", "0"], {}, "is not in the range 1<=x<=65535"),
+    ([], {"LLMOPS_SERVE_PORT": "70000"}, "is not in the range 1<=x<=65535"),
+])
+def test_a_bad_serve_host_or_port_is_refused_before_anything_runs(tmp_path, args, env, says):
+    from click.testing import CliRunner
+
+    from llmops_cli.main import cli
+
+    result = CliRunner().invoke(cli, ["apply", str(tmp_path), "--yes", *args], env=env)
+    assert result.exit_code == 2 and says in " ".join(result.output.split()), result.output

@@ -4,6 +4,11 @@ Runs in the apply driver (it drives Serve's controller), not in a Ray task. A ca
 rollout keeps the running version beside the new one and moves traffic through the
 spec's steps (10% -> 50% -> 100%), health-checking the app at each step; a replace
 rollout swaps at once. ``teardown`` deletes the app of a Deployment removed from specs.
+
+A version names its model by md5 and remote, never by a path of the driver's: each replica
+fetches it into a folder of its own version on its node (runners/replica_model.py). A
+replica that cannot start says why, and that is the node's failure as soon as Serve reports
+it; the version that served before serves again (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -192,7 +197,7 @@ def _run(app: str, live: dict[str, dict[str, Any]], weights: dict[str, float], s
         status = serve.status().applications.get(app)
         if status is not None and status.status == "RUNNING":
             return
-        failed = _failure(app, status)
+        failed = _failure(app, status, set(live) | {"router"})
         if failed is not None:
             raise failed
         time.sleep(0.25)
@@ -202,12 +207,15 @@ def _run(app: str, live: dict[str, dict[str, Any]], weights: dict[str, float], s
                      "fetching their model: see `ray status` and the replicas' logs (`ray logs`)", retryable=False)
 
 
-def _failure(app: str, status: Any) -> NodeFailed | None:
-    """The node's failure when the application or one of its deployments has failed; None while it may still run."""
+def _failure(app: str, status: Any, names: set[str]) -> NodeFailed | None:
+    """The node's failure when the application or one of its deployments ``names`` has failed; None while it may still
+    run (a deployment that is not one of them is on its way out: the failed version a rollback replaces)."""
     if status is None:
         return None
-    broken = [(name, d) for name, d in status.deployments.items() if d.status in ("DEPLOY_FAILED", "UNHEALTHY")]
-    if status.status not in ("DEPLOY_FAILED", "UNHEALTHY") and not broken:
+    broken = [(name, d) for name, d in status.deployments.items()
+              if name in names and d.status in ("DEPLOY_FAILED", "UNHEALTHY")]
+    leaving = any(name not in names for name in status.deployments)  # the app's status may still be about those
+    if not broken and (status.status not in ("DEPLOY_FAILED", "UNHEALTHY") or leaving):
         return None
     texts = [status.message or ""] + [d.message or "" for _, d in broken]
     told = next((t for t in (replica_failure(text) for text in texts) if t), None)
