@@ -110,7 +110,7 @@ def _cat(odb: Any, oid: str, what: str) -> bytes:
     raise NodeFailed(f"the DVC remote's object {oid} ({what}) does not hash to its md5", _HINT_DAMAGED, retryable=False)
 
 
-def _download(odb: Any, oid: str, target: Path, what: str) -> int:
+def _download(odb: Any, oid: str, target: Path, what: str, verify: bool = True) -> int:
     """Copy the file object ``oid`` to ``target``, checked against its md5 (fetched once more if it is not)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(f".{target.name}.part")
@@ -123,7 +123,7 @@ def _download(odb: Any, oid: str, target: Path, what: str) -> int:
             part.unlink(missing_ok=True)
             raise NodeFailed(f"cannot fetch {what} ({oid}) from the DVC remote: {_redacted(exc)}",
                              "check the remote and this worker's credentials for it (docs/remotes.md)") from None
-        if file_md5(part) == oid:
+        if not verify or file_md5(part) == oid:
             size = part.stat().st_size
             os.replace(part, target)
             return size
@@ -141,10 +141,11 @@ def fetch(address: RemoteAddress | Any, oid: str, dest: Path, what: str | None =
 
 
 def fetch_many(address: RemoteAddress | Any, objects: dict[str, str], root: Path,
-               names: dict[str, str] | None = None) -> int:
+               names: dict[str, str] | None = None, verify: bool = True) -> int:
     """Fetch each ``relpath -> oid`` of ``objects`` to ``root / relpath``, all files in one pool; bytes fetched.
 
-    ``names`` says what each relpath is in messages (default: the relpath).
+    ``names`` says what each relpath is in messages (default: the relpath). ``verify=False`` leaves
+    the files' check to the caller (the driver hashes a landed folder anyway); listings are always checked.
     """
     odb = remote_of(address) if isinstance(address, RemoteAddress) else address
     names = names or {}
@@ -164,7 +165,17 @@ def fetch_many(address: RemoteAddress | Any, objects: dict[str, str], root: Path
     if not files:
         return 0
     with ThreadPoolExecutor(min(FETCH_THREADS, len(files))) as pool:
-        return sum(pool.map(lambda item: _download(odb, *item), files))
+        return sum(pool.map(lambda item: _download(odb, *item, verify=verify), files))
+
+
+def push_file(address: RemoteAddress | Any, path: Path, md5: str | None = None) -> str:
+    """Send one file to the remote under its md5 (``md5``: already computed from these very bytes); its md5."""
+    from dvc_objects.fs.local import LocalFileSystem
+
+    odb = remote_of(address) if isinstance(address, RemoteAddress) else address
+    md5 = md5 or file_md5(path)
+    odb.add(os.fspath(path), LocalFileSystem(), md5)
+    return md5
 
 
 def push_folder(address: RemoteAddress | Any, folder: Path, what: str) -> Manifest:
