@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from runners.files import write_atomic
-from runners.local_head import (SINGLE_MACHINE, TEMP_PARENT, TEMP_PREFIX, Head, HeadPorts, head_command, head_env,
-                                read_head)
+from runners.local_head import (LOOPBACK, SINGLE_MACHINE, TEMP_PARENT, TEMP_PREFIX, Head, HeadPorts, head_command,
+                                head_env, read_head)
 from runners.process_identity import (ProcessIdentity, from_json, identify, mismatch, owned, session_members,
                                       signal_session)
 from runners.step import NodeFailed
@@ -57,6 +57,8 @@ class Cluster:
     token_path: str | None = None
     head: ProcessIdentity | None = None  # the local head's `ray start --block` process (its group is the cluster)
     local: bool = False
+    serve_host: str = LOOPBACK   # the address Serve's HTTP proxy binds (each node's proxy: runners/steps/deploy.py)
+    serve_asked: bool = False    # the user named the host or port: a Serve already listening elsewhere is an error
 
     def env(self) -> dict[str, str]:
         """Environment for any process that must reach this cluster (set before it imports Ray)."""
@@ -189,15 +191,18 @@ def recorded_local(root: Path) -> Cluster | None:
     return Cluster(head.address, head.dashboard_url, serve_port, str(tokens), identity, local=True)
 
 
-def start_local(root: Path, num_cpus: int | None = None, timeout: float = 90.0) -> Cluster:
-    """Reuse the project's running local cluster, or start one; waits until its dashboard answers."""
+def start_local(root: Path, num_cpus: int | None = None, timeout: float = 90.0, serve_port: int | None = None) -> Cluster:
+    """Reuse the project's running local cluster, or start one; waits until its dashboard answers.
+
+    ``serve_port`` is the one a new cluster records for Serve (default: a free one); a running
+    cluster keeps the one it recorded (``with_serve`` asks for another)."""
     running = recorded_local(root)
     if running is not None:
         return running
     state = _state_dir(root)
     tokens = own_token(root)
     ports = HeadPorts(*(_free_port() for _ in range(6)))
-    serve_port = _free_port()
+    serve_port = serve_port or _free_port()
     private = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=TEMP_PARENT))  # 0700, a random name
     ray_bin = str(Path(sys.executable).with_name("ray"))
     command = head_command(ray_bin, num_cpus or os.cpu_count() or 1, ports, private)
@@ -306,6 +311,28 @@ def _environ_token(environ: Mapping[str, str]) -> str | None:
 def existing(address: str, serve_port: int = 8000) -> Cluster:
     """A cluster someone else runs; its dashboard URL is learned on connect."""
     return Cluster(address=address, dashboard_url="", serve_port=serve_port)
+
+
+def with_serve(cluster: Cluster, host: str | None, port: int | None) -> Cluster:
+    """``cluster`` with Serve's HTTP address as the user asked (``--serve-host``, ``--serve-port``); as it is when neither."""
+    if host is None and port is None:
+        return cluster
+    return replace(cluster, serve_host=host or cluster.serve_host, serve_port=port or cluster.serve_port, serve_asked=True)
+
+
+def serve_host_problem(host: str) -> str | None:
+    """Pure: why ``host`` cannot be Serve's HTTP host (an IP address literal or a DNS name); None when it can."""
+    import ipaddress
+    import re
+
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    if len(host) <= 253 and re.fullmatch(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*", host):
+        return None
+    return f"{host[:100]!r} is not an IP address or a host name"
 
 
 def connect(cluster: Cluster) -> Cluster:

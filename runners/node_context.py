@@ -66,8 +66,22 @@ def node_context(project: Project, store: Store, node: Node, out: Path, prints: 
     if node.step == "deploy":
         extra["gate_metrics"] = {str(gate): _evaluation(store, gate) for gate in spec.requires}
         extra["serving_inputs"] = {dep: prints[dep].value for dep in node.inputs if not dep.startswith("EvalGate/")}
+        extra["model"] = _served_model(store, lock, next((d for d in node.inputs if d.startswith(f"{spec.model}:")), None))
     return StepContext(root=project.root, node=node.id, step=node.step, resource=str(node.resource), spec=spec,
                        out=out, inputs=inputs, specs=specs, fingerprint=prints[node.id].value, extra=extra)
+
+
+def _served_model(store: Store, lock: Lock, model_node: str | None) -> dict[str, Any]:
+    """What a deployment's replicas fetch, wherever they run: the md5 the lock pins for the model node's artifact and
+    the remote's address (``RemoteAddress``, no credential); ``problem`` says why either is missing."""
+    from runners.deploy_gates import artifact_md5
+    from runners.remote_odb import RemoteAddress
+
+    md5 = artifact_md5(store, lock.nodes.get(model_node)) if model_node else None
+    try:
+        return {"node": model_node, "md5": md5, "remote": RemoteAddress.of(store.repo).to_dict()}
+    except Exception as exc:  # NoRemoteError, a config DVC cannot read: the deploy step refuses, saying why
+        return {"node": model_node, "md5": md5, "remote": None, "problem": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 def _redacted(spec: Any) -> Any:

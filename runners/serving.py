@@ -11,23 +11,69 @@ module does not import Ray.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
 
+from runners.step import NodeFailed
+
+# a replica's failure, as Serve's status message carries the constructor's exception: one line of JSON after the mark
+REPLICA_FAILED = "llmops-replica-failed: "
+_FAILED = re.compile(re.escape(REPLICA_FAILED) + r"(\{.*\})\s*$", re.MULTILINE)
+# tries of a version's replicas before Serve calls it DEPLOY_FAILED: a model that fails its md5 or does not load
+# fails the same way every time, so apply says so in seconds (Serve's default, 3 per replica, took over a minute)
+CONSTRUCTOR_TRIES = 2
+
+
+class ReplicaFailed(NodeFailed):
+    """Why a replica could not start (its message and hint); its text is what the driver reads back from Serve's status."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint, retryable=False)
+        self.args = (REPLICA_FAILED + json.dumps({"message": message, "hint": hint}),)
+
+    def __reduce__(self) -> tuple:  # across processes as it was raised, not re-wrapped
+        return (ReplicaFailed, (self.message, self.hint))
+
+
+def replica_failure(text: str) -> tuple[str, str | None] | None:
+    """Pure: the (message, hint) of the last ``ReplicaFailed`` that a Serve status message quotes; None when none."""
+    for body in reversed(_FAILED.findall(text or "")):
+        try:
+            told = json.loads(body)
+        except ValueError:
+            continue
+        if isinstance(told, dict) and isinstance(told.get("message"), str):
+            hint = told.get("hint")
+            return told["message"], hint if isinstance(hint, str) else None
+    return None
+
 
 class ModelServer:
-    """One model version: loads the predictor once per replica, renders the prompt, predicts in batches."""
+    """One model version: fetches its model by md5 (runners/replica_model.py) and loads it once per replica,
+    renders the prompt, predicts in batches. A replica that cannot start says why in a ``ReplicaFailed``."""
 
-    def __init__(self, model_dir: str, prompt: dict[str, Any] | None, version: str, num_threads: int | None,
+    def __init__(self, model: dict[str, Any], prompt: dict[str, Any] | None, version: str, num_threads: int | None,
                  num_gpus: float = 0.0) -> None:
         from runners.modeling.predictor import load_predictor
+        from runners.replica_model import local_model
         from runners.serve_request import prompt_inputs
 
-        # a replica given GPUs (ray_actor_options.num_gpus) computes on CUDA (untested here: no GPU)
-        self.predictor = load_predictor(Path(model_dir), num_threads=num_threads, num_gpus=num_gpus,
-                                        what=f"the replica of {version}")
+        try:
+            self.folder = local_model(version, model)
+            # a replica given GPUs (ray_actor_options.num_gpus) computes on CUDA
+            self.predictor = load_predictor(self.folder, num_threads=num_threads, num_gpus=num_gpus,
+                                            what=f"the replica of {version}")
+        except NodeFailed as exc:
+            raise ReplicaFailed(exc.message, exc.hint) from None
+        except Exception as exc:  # weights that do not load (torch, transformers, safetensors raise their own)
+            raise ReplicaFailed(f"the replica of {version} cannot load the model {model.get('model_md5')}: "
+                                f"{type(exc).__name__}: {str(exc).strip()[:300]}",
+                                "check that the model artifact loads (`llmops pull`, then load it with transformers)") from None
         self.version = version
         self.inputs = prompt_inputs(prompt)
         self.render = None
@@ -138,7 +184,8 @@ async def read_json(request: Any) -> Any:
 
 
 def build_app(deployment: str, versions: dict[str, dict[str, Any]], weights: dict[str, float], spec: Any) -> Any:
-    """The Serve application: ``versions`` maps a version name to {model_dir, prompt}; ``spec`` is the DeploymentSpec."""
+    """The Serve application: ``versions`` maps a version name to its config ({model_md5, remote, prompt}: see
+    runners/replica_model.py); ``spec`` is the DeploymentSpec."""
     from ray import serve
 
     serve_spec = spec.serve
@@ -146,17 +193,34 @@ def build_app(deployment: str, versions: dict[str, dict[str, Any]], weights: dic
         "max_ongoing_requests": serve_spec.max_ongoing_requests,
         "ray_actor_options": {k: v for k, v in serve_spec.ray_actor_options.model_dump().items() if v is not None},
         "health_check_period_s": serve_spec.health_check_period_s,
+        "max_constructor_retry_count": CONSTRUCTOR_TRIES,
     }
     if serve_spec.autoscaling is not None:
         options["autoscaling_config"] = serve_spec.autoscaling.model_dump()
     else:
         options["num_replicas"] = serve_spec.num_replicas
     threads = max(1, int(serve_spec.ray_actor_options.num_cpus or 1))
-    bound = {
-        name: serve.deployment(ModelServer, name=name, **options).bind(v["model_dir"], v.get("prompt"), name, threads,
-                                                                       serve_spec.ray_actor_options.num_gpus)
-        for name, v in versions.items()
-    }
+    bound = {}
+    for name, v in versions.items():
+        args = (_model(v), v.get("prompt"), name, threads, serve_spec.ray_actor_options.num_gpus)
+        bound[name] = _stable(serve.deployment(ModelServer, name=name, **options), args).bind(*args)
     router = serve.deployment(Router, name="router", num_replicas=1, ray_actor_options={"num_cpus": 0},
                               user_config={"weights": weights})
-    return router.bind(bound, weights, deployment)
+    return _stable(router, (sorted(versions), deployment)).bind(bound, weights, deployment)
+
+
+def _stable(deployment: Any, args: Any) -> Any:
+    """``deployment`` with a code version that changes only with what its replicas are built from.
+
+    ``serve.run`` gives a deployment without one a random version, so every run restarted every
+    replica: each canary step restarted the running version's replicas. With it, a step that
+    only moves weights reconfigures the router (``user_config``) and leaves the model replicas
+    running; options such as ``ray_actor_options`` still restart them, as Serve decides.
+    """
+    version = hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return deployment.options(version=version, _internal=True)  # Serve's own way to pin one (the public one was removed)
+
+
+def _model(config: dict[str, Any]) -> dict[str, Any]:
+    """What a replica is told of its model: the md5 and the remote (no credential: runners/remote_odb.py)."""
+    return {"model_md5": config.get("model_md5"), "remote": config.get("remote")}

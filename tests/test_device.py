@@ -8,6 +8,7 @@ the same function, unit-tested below, and exercised on a GPU host by bench/gpu_c
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -71,12 +72,25 @@ def test_evaluation_given_a_gpu_it_cannot_see_fails_clearly(tmp_path):
 
 
 def test_a_serve_replica_given_a_gpu_it_cannot_see_fails_clearly(tmp_path):
+    import shutil
+
+    from runners.objects import push_folder
+    from runners.remote_odb import RemoteAddress
+    from runners.replica_model import cache_root
     from runners.serving import ModelServer
 
     out, _ = run_model(tmp_path, classifier_spec(epochs=1), ticket_rows(12))
-    assert ModelServer(str(out), None, "v1", 1, num_gpus=0).predict([{"text": "refund"}])["version"] == "v1"
-    with pytest.raises(NodeFailed, match="the replica of v1 was given 0.5 GPU but torch"):
-        ModelServer(str(out), None, "v1", 1, num_gpus=0.5)
+    (tmp_path / "remote").mkdir()
+    address = RemoteAddress(str(tmp_path / "remote"))
+    model = {"model_md5": push_folder(address, out, "the model").oid, "remote": address.to_dict()}  # as a replica is told
+    version = "v-" + os.urandom(6).hex()
+    try:
+        assert ModelServer(model, None, version, 1, num_gpus=0).predict([{"text": "refund"}])["version"] == version
+        with pytest.raises(NodeFailed, match=f"the replica of {version} was given 0.5 GPU but torch"):
+            ModelServer(model, None, version, 1, num_gpus=0.5)
+    finally:
+        for folder in cache_root().glob(f"{version}-*"):
+            shutil.rmtree(folder)
 
 
 def _curve(out) -> list[float]:

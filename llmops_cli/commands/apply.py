@@ -40,10 +40,14 @@ def _load_saved(ctx: click.Context, plan_file: Path) -> dict[str, Any]:
               help="The project a saved plan belongs to (default: the current folder).")
 @click.option("--address", envvar="RAY_ADDRESS", help="Run on this Ray cluster (default: the project's local cluster).")
 @click.option("--num-cpus", type=int, help="CPUs of the local cluster when apply starts it (default: all).")
+@click.option("--serve-host", envvar="LLMOPS_SERVE_HOST", callback=lambda ctx, param, value: _serve_host(value),
+              help="The address Serve's HTTP proxies bind (default: 127.0.0.1; 0.0.0.0 opens them to the network).")
+@click.option("--serve-port", envvar="LLMOPS_SERVE_PORT", type=click.IntRange(1, 65535),
+              help="Serve's HTTP port (default: a free port for the local cluster, 8000 with --address).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (CI).")
 @click.pass_context
 def command(ctx: click.Context, target: Path | None, project_path: Path | None, address: str | None,
-            num_cpus: int | None, yes: bool) -> None:
+            num_cpus: int | None, serve_host: str | None, serve_port: int | None, yes: bool) -> None:
     """Apply a saved plan (plan.json) or the specs under PATH, on Ray."""
     from compiler import compile_project
     from compiler.fingerprint import fingerprint_graph
@@ -74,7 +78,16 @@ def command(ctx: click.Context, target: Path | None, project_path: Path | None, 
     if not any(c["action"] != "no-op" and c["node"] not in freshness.done for c in saved["changes"]):
         click.echo("No changes. Nothing to apply.")
         ctx.exit(0)
-    ctx.exit(_apply(ctx, compilation, saved, prints, freshness, address, num_cpus, policy))
+    ctx.exit(_apply(ctx, compilation, saved, prints, freshness, address, num_cpus, policy, (serve_host, serve_port)))
+
+
+def _serve_host(value: str | None) -> str | None:
+    from runners.cluster import serve_host_problem
+
+    problem = serve_host_problem(value) if value is not None else None
+    if problem:
+        raise click.BadParameter(problem, param_hint="'--serve-host' / LLMOPS_SERVE_HOST")
+    return value
 
 
 def _check_policies(ctx: click.Context, compilation: Any) -> dict[str, Any]:
@@ -92,11 +105,12 @@ def _check_policies(ctx: click.Context, compilation: Any) -> dict[str, Any]:
 
 
 def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: dict[str, Any], freshness: Any,
-           address: str | None, num_cpus: int | None, policy: dict[str, Any]) -> int:
+           address: str | None, num_cpus: int | None, policy: dict[str, Any],
+           serve_at: tuple[str | None, int | None] = (None, None)) -> int:
     from compiler.plan import Plan
     from runners.apply import Applier
     from runners.apply_log import ApplyLogBroken
-    from runners.cluster import connect, existing, start_local
+    from runners.cluster import connect, existing, start_local, with_serve
     from runners.dvc_store import Store, remote_is_local
     from runners.state import StateLocked, state_guard
     from runners.step import NodeFailed
@@ -120,7 +134,8 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
             freshness = _fresh(ctx, saved, compilation, _read_lock(ctx, root), prints)  # again: an apply may have ended since
             if not remote_is_local(root):  # credentials, endpoint and bucket checked before any node runs
                 store.check_remote()
-            cluster = existing(address) if address else start_local(root, num_cpus)
+            cluster = existing(address) if address else start_local(root, num_cpus, serve_port=serve_at[1])
+            cluster = with_serve(cluster, *serve_at)
             progress.note(f"Ray: {'cluster ' + address if address else 'local cluster ' + cluster.address}")
             cluster = connect(cluster)
             applier = Applier(compilation, Plan.from_dict(saved), prints, store, cluster, freshness.done, progress.event)
@@ -173,6 +188,8 @@ def _log(root: Path, saved: dict[str, Any], applier: Any, report: Any, policy: d
                             "action": next((c["action"] for c in saved["changes"] if c["node"] == item.node), None),
                             "outputs": {k: v for k, v in (entry.outputs if entry else {}).items() if isinstance(v, str)},
                             "metrics": entry.metrics if entry else {}, "entry": entry.digest if entry else None}
+        if item.error:  # a failed, blocked or gate-failed node says why (absent otherwise: older readers ignore it)
+            nodes[item.node].update({"error": item.error, **({"hint": item.hint} if item.hint else {})})
         if item.transfer:  # what moving its artifacts cost: seconds and bytes fetched, pushed and landed
             nodes[item.node]["transfer"] = {k: round(v, 4) for k, v in sorted(item.transfer.items())}
     gates = {}
