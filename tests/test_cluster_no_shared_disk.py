@@ -11,6 +11,8 @@ nothing; a worker killed mid-finetune costs a retry on the other worker, not a h
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -69,3 +71,124 @@ def test_the_workers_see_an_empty_project_folder_and_the_remote(cluster, work, r
     namespaces = {look["namespace"] for look in seen}
     assert len(namespaces) == 2 and os.readlink("/proc/self/ns/mnt") not in namespaces, "a mount namespace each"
     assert data.exists() and not os.path.ismount(work), "the driver's own view is untouched"
+
+
+@pytest.fixture(scope="module")
+def applied(cluster, work, remote):
+    """The example, applied once on the cluster and committed; with the first apply's output."""
+    repo = work / "example"
+    specs = nsd_checks.example_repo(repo, str(remote))
+    done = cluster.apply("specs", cwd=repo)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    nsd_checks.commit(repo, "applied")
+    return {"repo": repo, "specs": specs, "output": done.stdout + done.stderr}
+
+
+def test_the_example_applies_end_to_end_and_serves(cluster, applied):
+    specs = applied["specs"]
+    nodes = nsd_checks.lock_nodes(specs)
+    assert {nsd_checks.PREPARE, nsd_checks.FINETUNE, "Deployment/ticket-classifier-prod:deploy"} <= set(nodes)
+    assert nsd_checks.unverified_artifacts(specs) == []
+    ran = {t["worker"] for t in cluster.tasks() if t["type"] == "NORMAL_TASK" and t["state"] == "FINISHED"}
+    assert ran and ran <= set(cluster.workers), f"the steps ran on the workers, not on the head: {ran}"
+    answer = cluster.llmops("call", "ticket-classifier-prod", nsd_checks.REQUEST, "--project", "specs",
+                            cwd=applied["repo"], timeout=120)
+    assert answer.returncode == 0 and '"prediction"' in answer.stdout, answer.stdout + answer.stderr
+
+
+def test_a_second_apply_changes_nothing(cluster, applied):
+    again = cluster.apply("specs", cwd=applied["repo"], timeout=300)
+    assert again.returncode == 0 and "No changes" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_fresh_clone_pulls_every_artifact_byte_for_byte(cluster, applied, tmp_path):
+    clone, pulled = nsd_checks.pulled_clone(applied["repo"], tmp_path / "clone", cluster)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    outputs = nsd_checks.lock_outputs(applied["specs"])
+    assert outputs and nsd_checks.lock_outputs(clone) == outputs
+    for folder in outputs:
+        assert nsd_checks.tree(clone / folder) == nsd_checks.tree(applied["specs"] / folder), folder
+
+
+def _retune(specs: Path, rate: str) -> None:
+    """Change the model's learning rate, so the fine-tune (and what follows it) must run again."""
+    model = specs / "models" / "ticket-classifier.yaml"
+    text = model.read_text()
+    start = text.index("learning_rate: ") + len("learning_rate: ")
+    model.write_text(text[:start] + rate + text[text.index(",", start):])
+
+
+def _train_object(remote: Path, specs: Path) -> tuple[str, Path]:
+    """The remote object of the prepared training split: the fine-tune's input."""
+    entries = nsd_checks.listing(remote, nsd_checks.lock_outputs(specs)[_prepare_folder(specs)].removesuffix(".dir"))
+    entry = next((e for e in entries if "train" in e["relpath"]), entries[0])
+    return entry["md5"], nsd_checks.remote_object(remote, entry["md5"])
+
+
+def _prepare_folder(specs: Path) -> str:
+    (folder,) = nsd_checks.lock_nodes(specs)[nsd_checks.PREPARE]["outputs"]
+    return folder
+
+
+@pytest.mark.parametrize("fault", ["corrupted", "deleted"])
+def test_an_input_object_broken_on_the_remote_fails_its_node_and_lands_nothing(cluster, applied, remote, fault):
+    repo, specs = applied["repo"], applied["specs"]
+    md5, path = _train_object(remote, specs)
+    good = path.read_bytes()
+    before = nsd_checks.lock_nodes(specs)
+    os.chmod(path, 0o644)
+    if fault == "corrupted":
+        path.write_bytes(b"not the training split\n" + good[:64])
+    else:
+        path.unlink()
+    # the driver's own cache still holds the good object; what a worker gets is only what the remote holds
+    _retune(specs, "4.0e-3" if fault == "corrupted" else "3.0e-3")
+    try:
+        done = cluster.apply("specs", cwd=repo, timeout=600)
+        out = done.stdout + done.stderr
+        assert done.returncode == 1, out[-4000:]
+        assert md5 in out and "Traceback" not in out, out[-4000:]
+        after = nsd_checks.lock_nodes(specs)
+        assert after[nsd_checks.FINETUNE] == before[nsd_checks.FINETUNE], "nothing landed for the fine-tune"
+        assert nsd_checks.unverified_artifacts(specs) == []
+    finally:
+        path.write_bytes(good)
+        subprocess.run(["git", "checkout", "--", "specs/models"], cwd=repo, check=True, capture_output=True)
+
+
+def test_a_worker_killed_mid_finetune_costs_a_retry_on_the_other_worker(cluster, applied, tmp_path):
+    repo, specs = applied["repo"], applied["specs"]
+    model = specs / "models" / "ticket-classifier.yaml"
+    model.write_text(model.read_text().replace("epochs: 4,", "epochs: 30,"))  # long enough to be killed in
+    before = nsd_checks.lock_nodes(specs)[nsd_checks.FINETUNE]
+    log = tmp_path / "apply.log"
+    apply = cluster.apply_in_background("specs", cwd=repo, log=log)
+    try:
+        victim, names = _wait_for_the_finetune(cluster, apply, log)
+        cluster.kill_worker(victim)
+        assert not cluster.workers[victim].alive
+        assert apply.wait(timeout=900) == 0, log.read_text()[-4000:]
+    finally:
+        if apply.poll() is None:
+            os.killpg(apply.pid, signal.SIGKILL)
+            apply.wait()
+    survivor = next(name for name in cluster.workers if name != victim)
+    after = nsd_checks.lock_nodes(specs)[nsd_checks.FINETUNE]
+    assert after != before, "the fine-tune landed, once"
+    assert nsd_checks.unverified_artifacts(specs) == []
+    retried = [t for t in cluster.tasks() if t["name"] in names and t["state"] == "FINISHED"]
+    assert [t["worker"] for t in retried] == [survivor], retried
+
+
+def _wait_for_the_finetune(cluster, apply: subprocess.Popen, log: Path, timeout: float = 600) -> tuple[str, set[str]]:
+    """The worker running the fine-tune, once it has run a while, and the names of the tasks running there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and apply.poll() is None:
+        if nsd_checks.FINETUNE in log.read_text(errors="replace"):
+            running = [t for t in cluster.tasks() if t["state"] == "RUNNING" and t["type"] == "NORMAL_TASK"
+                       and t["worker"] in cluster.workers]
+            if running:
+                time.sleep(3)  # into the training loop
+                return running[0]["worker"], {t["name"] for t in running if t["worker"] == running[0]["worker"]}
+        time.sleep(1)
+    raise AssertionError(f"the fine-tune never ran: {log.read_text()[-4000:]}")
