@@ -11,7 +11,7 @@ fresh projects each time (a fresh DVC remote too, so every push really pushes):
    ``--num-cpus`` tasks writing N/num-cpus files each (``raw chunked``: Ray's advice for
    tiny tasks, and what apply does with bookkeeping nodes);
 2. raw Ray + DVC: the same tasks, and each output folder versioned and pushed as it lands
-   (``runners.dvc_store.Store.track``, what apply calls); and the same with one real
+   (DVC's ``Repo.add`` + ``Repo.push`` per folder); and the same with one real
    ``Repo.add`` + ``Repo.push`` of all folders at the end (what ``dvc add`` + ``dvc push`` do);
 3. apply in-process: compile, fingerprint and plan (timed apart), then ``Applier.run``
    over the plan under the state lock: DVC versioning and a lock write per batch of nodes
@@ -190,7 +190,9 @@ def raw_ray(out: Path, bodies: list[str], store: Any = None, batched: bool = Fal
         pending = refs
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
-            store.track(Path(ray.get(ready[0])))
+            folder = ray.get(ready[0])
+            store.repo.add([folder])
+            store.repo.push([folder], remote=None)
     return time.perf_counter() - started
 
 
@@ -241,7 +243,7 @@ def apply_in_process(specs: Path, cluster: Any, n: int, profiler: cProfile.Profi
     if not compilation.ok:
         raise BenchError(f"the generated project does not compile: {compilation.diagnostics[:3]}")
     prints = fingerprint_graph(compilation.project, compilation.graph)
-    plan = plan_changes(compilation.graph, prints, read_lock(specs)[0], compilation.project.specs_digest).to_dict()
+    plan = plan_changes(compilation.graph, prints, read_lock(specs)[0], compilation.project.specs_digest)
     planned = time.perf_counter()
     store = Store(specs)
     if profiler:
@@ -329,21 +331,22 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path, cluster: Any) ->
 
 CAUSES = [  # (label, file suffix, function): cumulative time of each in the driver, from the profile
     ("Applier.run, all of it", "runners/apply.py", "run"),
-    ("DVC per batch of landed nodes (Store.track_many)", "runners/dvc_store.py", "track_many"),
+    ("landing per node (Store.land)", "runners/dvc_store.py", "land"),
+    ("  of which checking the remote holds the outputs (landing_problem)", "runners/objects.py", "landing_problem"),
+    ("  of which fetching the outputs from the remote (fetch_many)", "runners/objects.py", "fetch_many"),
     ("  of which hashing into the cache, relinking (commit_to_cache)", "runners/dvc_commit.py", "commit_to_cache"),
-    ("  of which the push to the remote (push_objects)", "runners/dvc_commit.py", "push_objects"),
     ("  of which .dvc files and .gitignore (write_dvc_file)", "runners/dvc_commit.py", "write_dvc_file"),
     ("lock rewrite per batch (LockWriter.record)", "runners/state.py", "record"),
     ("  of which encoding the changed entries (lock_text)", "runners/state.py", "lock_text"),
     ("  of which write_atomic (fsync, rename)", "runners/files.py", "write_atomic"),
-    ("Ray submission (_submit: context, temp dir, .remote)", "runners/apply.py", "_submit"),
+    ("Ray submission (Applier._send: jobs, .remote)", "runners/apply.py", "_send"),
     ("  of which node_context", "runners/node_context.py", "node_context"),
+    ("  of which upstream objects by md5 (upstream_objects)", "runners/staging.py", "upstream_objects"),
+    ("  of which staging sources (staged_sources)", "runners/staging.py", "staged_sources"),
     ("  of which Ray's .remote()", "ray/remote_function.py", "_remote"),
     ("waiting on Ray (ray.wait)", "ray/_private/worker.py", "wait"),
     ("collecting results (ray.get)", "ray/_private/worker.py", "get"),
-    ("renaming outputs into place (_place)", "runners/apply.py", "_place"),
-    ("progress events (Applier._emit)", "runners/apply.py", "_emit"),
-    ("git identity (Applier.__init__)", "runners/apply.py", "identity"),
+    ("git identity (Recorder.__init__)", "runners/recorder.py", "identity"),
 ]
 
 

@@ -17,7 +17,7 @@ from compiler.safe_read import MAX_SPEC_BYTES, MAX_STATE_BYTES, ReadRefused, ope
 from compiler.yaml_source import decode, parse_documents
 
 
-def _md5_file(path: Path, root: Path) -> str:
+def md5_file(path: Path, root: Path) -> str:
     """The md5 of a regular file inside ``root`` (compiler/safe_read.py: no FIFO, device or link out is read)."""
     h = hashlib.md5(usedforsecurity=False)
     with open_regular(path, None, root) as handle:
@@ -62,7 +62,7 @@ class HashCache:
         hit = self.entries.get(key)
         if hit is not None and hit[:3] == signature:
             return hit[3]
-        digest = _md5_file(path, self.root)
+        digest = md5_file(path, self.root)
         self.entries[key] = [*signature, digest]
         self.dirty = True
         return digest
@@ -77,6 +77,14 @@ class HashCache:
             os.replace(tmp, self.path)
         except OSError:
             pass
+
+
+def folder_digest(pairs: list[tuple[str, str]]) -> str:
+    """Pure: the content hash of a folder from its files' (path inside it, md5) pairs, in walk order."""
+    h = hashlib.md5(usedforsecurity=False)
+    for relpath, md5 in pairs:
+        h.update(f"{relpath}\0{md5}\n".encode())
+    return h.hexdigest() + ".dir"
 
 
 def data_md5(path: Path, cache: HashCache) -> str | None:
@@ -94,10 +102,7 @@ def data_md5(path: Path, cache: HashCache) -> str | None:
             files, refused = walk_inside(cache.root, path)
             if refused:
                 return None
-            h = hashlib.md5(usedforsecurity=False)
-            for file in files:
-                h.update(f"{file.relative_to(path).as_posix()}\0{cache.md5(file)}\n".encode())
-            return h.hexdigest() + ".dir"
+            return folder_digest([(file.relative_to(path).as_posix(), cache.md5(file)) for file in files])
         if os.path.lexists(path):
             return cache.md5(path)
     except (OSError, ReadRefused):

@@ -20,32 +20,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from compiler.paths import resolve_inside
+from compiler.steps import STEPS
 
 if TYPE_CHECKING:  # a cached plan builds Fingerprints without loading the spec models (compiler.plan_cache)
     from compiler.data_hash import HashCache
     from compiler.graph import Graph, Node
     from compiler.project import Project
 
-# Bump a step's version when its runner's behaviour changes what it produces:
-# every node of that step is then planned as an update.
-STEP_CODE_VERSIONS: dict[str, str] = {
-    "prepare": "prepare/1",
-    "prompt": "prompt/1",
-    "import": "import/1",
-    "finetune": "finetune/1",
-    "evaluate": "evaluate/2",  # 2: metrics.json names the model it evaluated
-    "gate": "gate/1",
-    "deploy": "deploy/1",
-}
-
-# Spec fields that never change a step's result (where and how fast it runs, retries, notes).
-# ``resources`` covers ``workers``: a fine-tune splits each global batch between its workers, so one
-# worker and four compute the same steps (up to float summation order, as with the thread count).
-_IGNORED: dict[str, frozenset[str]] = {
-    "prepare": frozenset({"license", "resources"}),
-    "import": frozenset({"resources"}),
-    "finetune": frozenset({"resources"}),
-}
+# Each step's code version (compiler/steps.py): bump it when its runner's behaviour changes what it
+# produces, and every node of that step is planned as an update.
+STEP_CODE_VERSIONS: dict[str, str] = {name: kind.code_version for name, kind in STEPS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +75,7 @@ def spec_view(node: Node, dumped: dict[str, Any]) -> dict[str, Any]:
         dumped["finetune"]["training"] = _training_view(dumped["finetune"]["training"])
     if node.step == "deploy":
         dumped = {**dumped, "serve": serve_view(dumped["serve"])}
-    ignored = _IGNORED.get(node.step, frozenset())
+    ignored = STEPS[node.step].ignored
     return {key: value for key, value in dumped.items() if key not in ignored}
 
 
@@ -126,11 +110,16 @@ def fingerprint_node(node: Node, spec: dict[str, Any], inputs: dict[str, str], d
     return Fingerprint(value, node.step, code, spec, inputs, data)
 
 
-def data_source(project: Project, node: Node) -> str | None:
-    """The data path a node reads, as its spec writes it: only a prepare node of a file-backed dataset reads one."""
-    if node.step != "prepare":
-        return None
-    return project.resources[node.resource].spec.source.path
+def data_sources(project: Project, node: Node) -> list[str]:
+    """The repository paths a node's step reads, as its spec writes them: a file-backed dataset's ``source.path``,
+    a Model's ``base.path`` (its weights are data: new weights in the folder retrain what starts from them)."""
+    spec = project.resources[node.resource].spec
+    if node.step == "prepare":
+        return [spec.source.path] if spec.source.path else []
+    base = getattr(spec, "base", None)
+    if node.step in ("import", "finetune") and base is not None and base.path:
+        return [base.path]
+    return []
 
 
 def fingerprint_graph(project: Project, graph: Graph, hashes: HashCache | None = None) -> dict[str, Fingerprint]:
@@ -144,8 +133,7 @@ def fingerprint_graph(project: Project, graph: Graph, hashes: HashCache | None =
     for node in graph.nodes.values():
         dumped = dumps[node.resource]
         data: dict[str, str | None] = {}
-        source = data_source(project, node)
-        if source is not None:
+        for source in data_sources(project, node):
             target = resolve_inside(project.root, source)
             data[source] = data_md5(target, cache) if target is not None else None
         inputs = {dep: prints[dep].value for dep in node.inputs}

@@ -55,6 +55,10 @@ class Reason:
             out.update(path=self.path, old=self.old, new=self.new)
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reason:
+        return cls(str(data["kind"]), str(data.get("detail", "")), data.get("path"), data.get("old"), data.get("new"))
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
@@ -71,6 +75,12 @@ class Change:
         return {"node": self.node, "action": self.action, "step": self.step, "resource": self.resource,
                 "fingerprint": self.fingerprint, "previous_fingerprint": self.previous,
                 "inputs": list(self.inputs), "reasons": [r.to_dict() for r in self.reasons]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Change:
+        return cls(str(data["node"]), str(data["action"]), str(data["step"]), str(data["resource"]),
+                   data.get("fingerprint"), data.get("previous_fingerprint"), tuple(data.get("inputs") or ()),
+                   tuple(Reason.from_dict(r) for r in data.get("reasons") or ()))
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,26 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"format_version": PLAN_FORMAT_VERSION, "specs_digest": self.specs_digest, "lock_digest": self.lock_digest,
                 "summary": self.summary, "changes": [c.to_dict() for c in self.changes]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        """A plan as ``plan -o plan.json`` saved it (its freshness is checked apart: compiler/plan_freshness.py).
+
+        Raises ValueError (KeyError, TypeError included) for JSON that is not a plan of this format."""
+        if not isinstance(data, Mapping) or data.get("format_version") != PLAN_FORMAT_VERSION:
+            raise ValueError(f"not an llmops plan of format_version {PLAN_FORMAT_VERSION}")
+        try:
+            changes = tuple(Change.from_dict(c) for c in data["changes"])
+            return cls(changes, str(data["specs_digest"]), str(data["lock_digest"]))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"a malformed plan: {type(exc).__name__}: {exc}") from None
+
+    @property
+    def digest(self) -> str:
+        """What the apply log names this plan by: the sha256 of its canonical JSON."""
+        import json
+
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
 def specs_digest(files: Mapping[str, str]) -> str:

@@ -113,13 +113,13 @@ def plan_path(path: Path, use_cache: bool = True, drift: Drift | None = None) ->
 def compile_inputs(path: Path, use_cache: bool = True) -> tuple[Compilation, PlanInputs | None]:
     """Compile in full and fingerprint; cache the result when it can be trusted. No inputs when there are errors."""
     from compiler.compile import compile_project
-    from compiler.fingerprint import data_source, fingerprint_graph
+    from compiler.fingerprint import data_sources, fingerprint_graph
 
     compilation = compile_project(path, use_cache=use_cache)
     if not compilation.ok:
         return compilation, None
     project, graph = compilation.project, compilation.graph
-    sources = sorted({s for node in graph.nodes.values() if (s := data_source(project, node)) is not None})
+    sources = sorted({s for node in graph.nodes.values() for s in data_sources(project, node)})
     started = time.time_ns()
     before = data_state(project.root, sources)
     prints = fingerprint_graph(project, graph)

@@ -1,52 +1,47 @@
-"""apply: execute a plan's changes on Ray, in dependency order, recording each node as it lands.
+"""apply: execute a plan's changes, in dependency order, landing each node as it finishes.
 
-A loop over the plan, not a second planner (Terraform's contract). Independent nodes run
-in parallel as Ray tasks with the resources their spec asks for (bookkeeping nodes, which
-ask for none, share a few tasks: runners/scheduling.py); a deployment runs in this driver,
-which talks to Serve. After every node: its artifact folder is renamed into place (a
-half-written output is never seen), versioned by DVC, and the node is written to
-llmops.lock atomically, so an apply killed at any moment resumes without redoing finished
-nodes. Nodes that finish together are versioned and written together (one push, one lock
-write), so many small nodes do not pay the fixed costs one by one. A failure is the node's
-own message; a failed gate blocks what depends on it.
+A loop over the plan, not a second planner (Terraform's contract). It asks the schedule
+(runners/scheduler.py, pure) what is ready, sends ready nodes to the executor (Ray, with the
+resources their spec asks for; bookkeeping nodes share tasks), and hands finished nodes to
+the recorder (runners/recorder.py), which lands them: DVC, the apply log's write-ahead record,
+the lock. A deployment runs in this driver, which talks to Serve.
 
-Write-ahead: before each lock write, a ``landing`` record naming the entries about to be
-written goes to the apply log, so every lock entry is vouched for at every instant
-(compiler/state_trust.py), even when the run is killed. A deployment proceeds only on a
-verdict re-derived here from its gates' evaluations, read by md5 from DVC's store
-(runners/verified_read.py), never on the lock's ``passed``.
+No node reads the driver's disk: each task is sent the md5 of everything its step reads
+(runners/staging.py: upstream artifacts as the lock records them, source data staged on the
+DVC remote and checked against the plan's fingerprint), fetches it into scratch of its own,
+and pushes what it writes (runners/worker.py); a node lands only from what the remote holds.
+Nodes that finish together land together (one lock write), so an apply killed at any moment
+resumes without redoing finished nodes. A failure is the node's own message; a failed gate
+blocks what depends on it. A deployment proceeds only on a verdict re-derived here from its
+gates' evaluations, read by md5 (runners/deploy_gates.py), never on the lock's ``passed``.
 """
 
 from __future__ import annotations
 
-import getpass
-import hashlib
-import json
-import os
 import shutil
-import subprocess
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from compiler.compile import Compilation
 from compiler.fingerprint import Fingerprint
-from compiler.lockfile import Lock, LockEntry, read_lock
-from runners.apply_log import LogWriter, landing_record
+from compiler.lockfile import Lock
+from compiler.plan import Plan
+from compiler.steps import BOOKKEEPING_STEPS, STEPS
 from runners.cluster import Cluster
 from runners.deploy_gates import gates_block, model_binding
 from runners.dvc_store import Store
-from runners.node_context import BOOKKEEPING_STEPS, STEP_MODULES, input_folders, node_context, step_resources
-from runners.scheduling import plan_tasks
-from runners.state import LockWriter
-from runners.step import NodeFailed, StepResult
-from runners.task_resources import cluster_nodes, replica_request, unschedulable
-from runners.worker import run_steps
+from runners.node_context import input_folders, node_context, step_resources
+from runners.recorder import Finished, Recorder
+from runners.scheduler import Schedule, plan_tasks
+from runners.staging import staged_sources, upstream_objects
+from runners.step import NodeFailed, Outcome
+from runners.task_resources import replica_request, unschedulable
+from runners.worker import Job
 
-EXIT_OK, EXIT_ERROR, EXIT_GATE_FAILED, EXIT_POLICY_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
+EXIT_OK, EXIT_ERROR, EXIT_GATE_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
 @dataclass
@@ -60,6 +55,7 @@ class NodeReport:
     seconds: float = 0.0
     attempts: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
+    transfer: dict[str, float] = field(default_factory=dict)  # fetch_s, push_s, land_s, fetched_bytes, pushed_bytes
 
 
 @dataclass
@@ -85,57 +81,12 @@ class ApplyReport:
         return {"interrupted": EXIT_INTERRUPTED, "failed": EXIT_ERROR, "gate-failed": EXIT_GATE_FAILED}.get(self.result, EXIT_OK)
 
 
-@dataclass(frozen=True)
-class Landed:
-    """A node whose step finished with an artifact: to be versioned and written to the lock."""
-
-    node: str
-    folder: Path
-    result: StepResult
-    report: NodeReport
-    extra_outputs: dict[str, Any] = field(default_factory=dict)
-
-
-class Attempt(NamedTuple):
-    """A node sent to Ray: where its step writes, which attempt this is, when it was first sent."""
-
-    nid: str
-    tmp: Path
-    attempt: int
-    started: float
-
-
-def _outcomes(ray: Any, ref: Any, count: int) -> list[tuple]:
-    """The outcomes of a finished task's ``count`` steps; all failed when the task itself died (retries exhausted)."""
-    try:
-        return ray.get(ref)
-    except Exception as exc:  # a system failure, not the steps'
-        lost = ("failed", f"the Ray task was lost: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}",
-                "a worker or node died; rerun apply to resume", True)
-        return [lost] * count
-
-
-def identity(root: Path) -> tuple[str | None, str]:
-    """The commit being applied and who applies it (LLMOPS_APPLIED_BY, else git's user, else the login)."""
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip() or None
-        except (OSError, subprocess.CalledProcessError):
-            return None
-
-    who = os.environ.get("LLMOPS_APPLIED_BY")
-    if not who:
-        name, email = git("config", "user.name"), git("config", "user.email")
-        who = f"{name} <{email}>" if name and email else (name or getpass.getuser())
-    return git("rev-parse", "HEAD"), who
-
-
 class Applier:
     """One apply of one plan. ``events`` receives (kind, node, NodeReport | None) for progress display."""
 
-    def __init__(self, compilation: Compilation, plan: dict[str, Any], prints: dict[str, Fingerprint], store: Store,
-                 cluster: Cluster, done: frozenset[str] = frozenset(),
-                 events: Callable[[str, str, NodeReport | None], None] | None = None) -> None:
+    def __init__(self, compilation: Compilation, plan: Plan, prints: dict[str, Fingerprint], store: Store,
+                 cluster: Cluster | None, done: frozenset[str] = frozenset(),
+                 events: Callable[[str, str, NodeReport | None], None] | None = None, executor: Any = None) -> None:
         self.project = compilation.project
         self.graph = compilation.graph
         self.plan = plan
@@ -144,108 +95,46 @@ class Applier:
         self.cluster = cluster
         self.done = done
         self.events = events or (lambda kind, node, report: None)
-        self.commit, self.who = identity(self.project.root)
+        self.recorder = Recorder(self.graph, prints, plan, store)
+        self.executor = executor
         self.report = ApplyReport()
-        self.writer = LockWriter(self.project.root, read_lock(self.project.root)[0])  # under the state lock: only we write
-        self.lock: Lock = self.writer.lock
-        self.log = LogWriter(self.project.root)  # raises ApplyLogBroken: nothing runs on a log that does not verify
-        self.run_id = uuid.uuid4().hex
-        self.plan_hash = hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
-        self._actions = {c["node"]: c["action"] for c in plan["changes"]}
-        self._dependents: dict[str, list[str]] = {}  # per node, the nodes waiting on it (set by _execute)
-        self._nodes: list[dict[str, float]] = []  # the cluster's nodes' total resources (read by _execute)
+        self._started: dict[str, float] = {}  # when each node was first sent
+        self._members: dict[Any, list[str]] = {}  # per task in flight, its nodes in job order
+        self._nodes: list[dict[str, float]] = []  # the cluster's nodes' totals (set by _execute)
 
-    # ----------------------------------------------------------------- bookkeeping
-    def _emit(self, kind: str, node: str, report: NodeReport | None = None) -> None:
-        self.events(kind, node, report)
+    @property
+    def lock(self) -> Lock:
+        return self.recorder.lock
 
     def _finish(self, report: NodeReport) -> None:
         self.report.nodes.append(report)
-        self._emit("finished", report.node, report)
+        self.events("finished", report.node, report)
 
-    def _vouch(self, entries: dict[str, LockEntry | None], statuses: dict[str, str]) -> None:
-        """Append the landing record for entries about to be written (None: deleted): before the lock write."""
-        self.log.append(landing_record(self.run_id, self.who, self.commit, self.plan_hash, entries, self.lock.nodes,
-                                       statuses, self._actions))
+    def _failed(self, nid: str, exc: NodeFailed | Outcome, transfer: dict[str, float] | None = None) -> None:
+        message, hint = (exc.message, exc.hint or "")
+        self._finish(NodeReport(nid, self.graph.nodes[nid].step, "failed", error=message, hint=hint,
+                                seconds=self._seconds(nid), attempts=self.schedule.attempts.get(nid, 1),
+                                transfer=transfer or {}))
 
-    def _land(self, landed: list[Landed]) -> None:
-        """Version the folders of nodes that finished together, write them to the lock in one write, report them.
-
-        One ``dvc add`` + ``dvc push`` and one lock write for the lot: DVC's and the lock's fixed costs
-        are paid once per batch, not once per node, and a node counts as applied only once both are done.
-        """
-        if not landed:
-            return
-        md5s = self.store.track_many([item.folder for item in landed])
-        applied_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        entries = {}
-        for item, md5 in zip(landed, md5s):
-            node, fp = self.graph.nodes[item.node], self.prints[item.node]
-            outputs = {str(item.folder.relative_to(self.project.root)): md5, **item.extra_outputs}
-            entries[item.node] = LockEntry(fp.value, node.step, str(node.resource), fp.code, fp.spec, fp.inputs, fp.data,
-                                           outputs, _jsonable(item.result.metrics), applied_at, self.commit, self.who)
-        self._vouch(entries, {item.node: item.report.status for item in landed})  # write-ahead: the record first
-        self.lock = self.writer.record(entries)
-        for item in landed:
-            self._finish(item.report)
-
-    def _place(self, nid: str, tmp: Path) -> Path:
-        """Rename a finished node's temp folder (under ``.llmops/tmp/``, same filesystem) over its artifact folder."""
-        from compiler.paths import is_real_inside
-
-        node = self.graph.nodes[nid]
-        final = self.store.artifact_dir(str(node.resource), node.step)
-        if not is_real_inside(self.project.root, final):  # artifacts/ or a folder of it is a link elsewhere
-            raise NodeFailed(f"{final.relative_to(self.project.root)} is not a folder of the repository (a symlink "
-                             "on the way leads elsewhere)", "remove the symlink: llmops writes artifacts only inside "
-                             "the repository")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-        return final
-
-    def _temp_dir(self, nid: str) -> Path:
-        """An empty folder for ``nid``'s outputs under ``.llmops/tmp/`` (git-ignored): weights never sit where git sees them.
-
-        A run killed mid-node (Ctrl-C during a fine-tune) leaves its folder there; the next run of the
-        node clears it, and any temp folder an older llmops left beside the artifact folder.
-        """
-        from compiler.llmops_dir import llmops_dir
-        from compiler.paths import is_real_inside
-
-        node = self.graph.nodes[nid]
-        kind, name = str(node.resource).split("/", 1)
-        key = f"{kind.lower()}.{name}.{node.step}"  # names are [a-z0-9-]: the dots cannot be confused
-        try:
-            scratch = llmops_dir(self.project.root, "tmp")
-        except OSError as exc:
-            raise NodeFailed(f"cannot make apply's temp folder: {exc}",
-                             "remove .llmops if it is a symlink or a file; llmops recreates it") from None
-        final = self.store.artifact_dir(str(node.resource), node.step)
-        stale = list(scratch.glob(f"{key}.tmp-*"))
-        if is_real_inside(self.project.root, final.parent):
-            stale += final.parent.glob(f".{final.name}.tmp-*")
-        for leftover in stale:
-            if leftover.is_symlink():
-                leftover.unlink()
-            else:
-                shutil.rmtree(leftover, ignore_errors=True)
-        tmp = scratch / f"{key}.tmp-{self.prints[nid].value[:8]}"
-        tmp.mkdir()
-        return tmp
+    def _seconds(self, nid: str) -> float:
+        return time.perf_counter() - self._started.get(nid, time.perf_counter())
 
     # ----------------------------------------------------------------- the loop
     def run(self) -> ApplyReport:
-        changes = {c["node"]: c for c in self.plan["changes"]}
         for nid in sorted(self.done):
-            self._finish(NodeReport(nid, changes[nid]["step"], "already-applied", "applied by an earlier, interrupted run"))
-        todo = [nid for nid, c in changes.items() if c["action"] in ("create", "update") and nid not in self.done]
-        deletes = [nid for nid, c in changes.items() if c["action"] == "delete" and nid not in self.done]
+            change = next(c for c in self.plan.changes if c.node == nid)
+            self._finish(NodeReport(nid, change.step, "already-applied", "applied by an earlier, interrupted run"))
+        todo = [c.node for c in self.plan.changes if c.action in ("create", "update") and c.node not in self.done]
+        deletes = [c.node for c in self.plan.changes if c.action == "delete" and c.node not in self.done]
+        self.schedule = Schedule(todo, {nid: self.graph.nodes[nid].inputs for nid in todo},
+                                 {nid: self._max_retries(nid) for nid in todo})
         try:
             self._delete(deletes)
-            self._execute(todo)
+            if todo:
+                self._execute()
         except KeyboardInterrupt:
+            if self.executor is not None:
+                self.executor.cancel()
             self.report.interrupted = True
         return self.report
 
@@ -261,165 +150,152 @@ class Applier:
 
                 app = (entry.outputs.get("serve") or {}).get("app") or entry.resource.split("/", 1)[1]
                 summary = f"Serve application {app} deleted" if teardown(app) else f"Serve application {app} was not running"
-            self.store.forget(self.store.artifact_dir(entry.resource, entry.step))
-            self._vouch({nid: None}, {nid: "deleted"})
-            self.lock = self.writer.forget(nid)
+            self.recorder.forget(nid)
             self._finish(NodeReport(nid, entry.step, "deleted", summary, seconds=time.perf_counter() - started))
 
-    def _execute(self, todo: list[str]) -> None:
-        import ray
+    def _execute(self) -> None:
+        if self.executor is None:
+            from runners.executor import RayExecutor
 
-        remote = ray.remote(max_retries=3)(run_steps)  # max_retries: a worker or node that dies is retried elsewhere
-        pending = set(todo)
-        waiting_on = {nid: {d for d in self.graph.nodes[nid].inputs if d in pending} for nid in todo}
-        for nid, deps in waiting_on.items():
-            for dep in deps:
-                self._dependents.setdefault(dep, []).append(nid)
-        failed: set[str] = set()
-        running: dict[Any, tuple[list[Attempt], bool]] = {}  # a task's nodes, and whether it is a shared bookkeeping task
-        order = {nid: i for i, nid in enumerate(self.graph.nodes)}
-        slots = max(1, int(ray.cluster_resources().get("CPU", 1)))  # shared bookkeeping tasks in flight at most
-        self._nodes = cluster_nodes(ray)  # what a node's request is checked against before it is sent
-        warmed = False
+            self.executor = RayExecutor()
+        nodes, slots = self.executor.capacity()
+        self._nodes = nodes  # what a node's request is checked against before it is sent
+        shared: set[Any] = set()  # the shared bookkeeping tasks in flight
+        schedule = self.schedule
+        while not schedule.done:
+            self._report_blocked()
+            ready = schedule.ready()
+            in_driver = [n for n in ready if STEPS[self.graph.nodes[n].step].in_driver]
+            tasks = [n for n in ready if n not in in_driver]
+            bookkeeping = {n for n in tasks if self.graph.nodes[n].step in BOOKKEEPING_STEPS}
+            for group in plan_tasks(tasks, bookkeeping, slots - len(shared)):
+                ref = self._send(group)
+                if ref is not None and group[0] in bookkeeping:
+                    shared.add(ref)
+            for nid in in_driver:
+                self._deploy(nid)
+            self._report_blocked()
+            if schedule.done:
+                break
+            if schedule.stuck:
+                raise RuntimeError(f"apply is stuck: {sorted(schedule.pending)} wait on nodes that never ran")
+            finished: list[tuple[str, Outcome]] = []
+            for ref, outcomes in self.executor.wait(1.0):
+                shared.discard(ref)
+                finished += list(zip(self._members.pop(ref), outcomes))
+            self._collect(finished)
 
-        def start_ready(deploy: bool = True) -> None:
-            """Send the nodes whose inputs have all landed to Ray (runners/scheduling.py), then run ready deployments here."""
-            ready = sorted((n for n in pending if not waiting_on[n]), key=order.__getitem__)
-            deploys = [n for n in ready if self.graph.nodes[n].step == "deploy"]
-            bookkeeping = {n for n in ready if self.graph.nodes[n].step in BOOKKEEPING_STEPS}
-            free = slots - sum(1 for _, shared in running.values() if shared)
-            for group in plan_tasks([n for n in ready if n not in deploys], bookkeeping, free):
-                pending.difference_update(group)
-                ref, members = self._submit(remote, group)
-                running[ref] = (members, group[0] in bookkeeping)
-            for nid in deploys if deploy else ():
-                pending.discard(nid)
-                self._deploy(nid, failed)
-                self._release(nid, waiting_on, failed)
+    def _send(self, group: list[str]) -> Any:
+        """One task for ``group`` (a node alone with its resources, or bookkeeping nodes together); None if none went.
 
-        try:
-            while pending or running:
-                start_ready()
-                if running and not warmed:  # while Ray starts workers for the first tasks
-                    self.store.warm()
-                    warmed = True
-                self._block(pending, waiting_on, failed)
-                if not running:
-                    if pending and all(waiting_on[n] for n in pending):
-                        raise RuntimeError(f"apply is stuck: {sorted(pending)} wait on nodes that never ran")
-                    continue
-                refs = list(running)
-                if not ray.wait(refs, num_returns=1, timeout=1.0)[0]:
-                    continue
-                done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)  # all that are done by now: one batch
-                landed, settled = [], []
-                for ref in done:
-                    members, _ = running.pop(ref)
-                    for (nid, tmp, attempt, started), outcome in zip(members, _outcomes(ray, ref, len(members))):
-                        result = self._collect(outcome, nid, tmp, attempt, started, failed)
-                        if result is True:
-                            ref2, again = self._submit(remote, [nid], attempt + 1, started)
-                            running[ref2] = (again, False)
-                            continue
-                        if result is not None:
-                            landed.append(result)
-                        settled.append(nid)
-                start_ready(deploy=False)  # Ray tasks that do not wait on this batch start before its DVC work
-                self._land(landed)
-                for nid in settled:
-                    self._release(nid, waiting_on, failed)
-        except KeyboardInterrupt:
-            for ref in running:
-                ray.cancel(ref, force=True)
-            raise
-
-    def _block(self, pending: set[str], waiting_on: dict[str, set[str]], failed: set[str]) -> None:
-        """Nodes downstream of a failure do not run; each says which failure stopped it."""
-        blocked = True
-        while blocked:
-            blocked = False
-            for nid in sorted(n for n in pending if waiting_on[n] & failed):
-                pending.discard(nid)
-                failed.add(nid)
-                blocked = True
-                blocker = sorted(waiting_on[nid] & failed)[0]
-                self._finish(NodeReport(nid, self.graph.nodes[nid].step, "blocked", error=f"not run: {blocker} did not succeed"))
-
-    def _release(self, nid: str, waiting_on: dict[str, set[str]], failed: set[str]) -> None:
-        if nid in failed:
-            return
-        for dependent in self._dependents.get(nid, ()):
-            waiting_on[dependent].discard(nid)
-
-    def _submit(self, remote: Any, nids: list[str], attempt: int = 1, started: float | None = None) -> tuple[Any, list[Attempt]]:
-        """One Ray task for ``nids``: a node alone with its resources, or bookkeeping nodes (none) together.
-
-        A node that no node of the cluster could ever run is not sent (Ray would queue it forever): its
-        outcome is a failure naming the resource it lacks (runners/task_resources.py), ready at once."""
-        import ray
-
-        jobs, members, refused = [], [], None
-        for nid in nids:
+        A node that no node of the cluster could ever run (Ray would queue it forever), or whose
+        inputs cannot be staged, fails at once with its own message; the rest of the group is sent."""
+        jobs, members, options = [], [], {}
+        for nid in group:
             node = self.graph.nodes[nid]
+            self.schedule.start(nid)
+            self._started.setdefault(nid, time.perf_counter())
+            self.events("started", nid, None)
             resources = step_resources(self.project, node)
             refused = unschedulable(resources.request, self._nodes)
-            tmp = self._temp_dir(nid)
-            members.append(Attempt(nid, tmp, attempt, time.perf_counter() if started is None else started))
-            self._emit("started", nid)
-            if refused:
+            try:
+                if refused:
+                    raise NodeFailed(f"{nid} cannot be scheduled on this cluster: it {refused[0]}", refused[1],
+                                     retryable=False)
+                jobs.append(self._job(nid, resources))
+            except NodeFailed as exc:
+                self.schedule.settle_failed(nid)
+                self._failed(nid, exc)
                 continue
-            self.store.restore(input_folders(self.project, self.store, node))
-            ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, resources.num_cpus,
-                               resources.num_gpus, resources.workers)
-            if node.step == "evaluate":  # metrics.json names the model it evaluated (runners/deploy_gates.py)
-                ctx.extra["evaluated_model"] = model_binding(self.project, self.graph, self.prints, self.lock, self.store, nid)
-            jobs.append((STEP_MODULES[node.step], ctx))
-        if refused:  # such a node is alone in its task: only bookkeeping nodes, which ask for nothing, share one
-            message, hint = refused
-            return ray.put([("failed", f"{nids[0]} cannot be scheduled on this cluster: it {message}", hint, False)]), members
-        return remote.options(**resources.options).remote(jobs), members
+            members.append(nid)
+            options = resources.options
+        if not jobs:
+            return None
+        ref = self.executor.submit(jobs, options)
+        self._members[ref] = members
+        return ref
+
+    def _job(self, nid: str, resources: Any) -> Job:
+        """What ``nid``'s task is sent: its step, its context, and the md5 of everything it reads."""
+        node = self.graph.nodes[nid]
+        ctx = node_context(self.project, self.store, node, self.store.root / "out", self.prints, self.lock,
+                           resources.num_cpus, resources.num_gpus, resources.workers)
+        if node.step == "evaluate":  # metrics.json names the model it evaluated (runners/deploy_gates.py)
+            ctx.extra["evaluated_model"] = model_binding(self.project, self.graph, self.prints, self.lock, self.store, nid)
+        upstream = upstream_objects(ctx, self.lock, self.store)
+        sources = staged_sources(self.project, node, self.store, self.prints[nid])
+        return Job(STEPS[node.step].module, ctx, self._address(), {**sources.objects, **upstream.objects},
+                   {**sources.names, **upstream.names})
+
+    def _address(self) -> Any:
+        if not hasattr(self, "_remote_address"):
+            self._remote_address = self.store.address()
+        return self._remote_address
+
+    def _collect(self, finished: list[tuple[str, Outcome]]) -> None:
+        """Land the nodes that finished with outputs (one batch), retry or fail the rest, then free their dependents."""
+        batch, reports = [], {}
+        for nid, outcome in finished:
+            step = self.graph.nodes[nid].step
+            if outcome.status == "failed":
+                if self.schedule.failed_attempt(nid, outcome.retryable):
+                    self.events("retrying", nid, NodeReport(nid, step, "failed", error=outcome.message,
+                                                           attempts=self.schedule.attempts[nid]))
+                    self._send([nid])
+                else:
+                    self._failed(nid, outcome, outcome.transfer)
+                continue
+            batch.append(Finished(nid, outcome.status, outcome.result, outcome.manifest))
+            reports[nid] = self._report(nid, outcome)
+        self._land(batch, reports)
+
+    def _report(self, nid: str, outcome: Outcome) -> NodeReport:
+        step, attempts = self.graph.nodes[nid].step, self.schedule.attempts.get(nid, 1)
+        if outcome.status == "gate-failed":
+            return NodeReport(nid, step, "gate-failed", error=outcome.message, hint="dependents are blocked; see verdict.json",
+                              seconds=self._seconds(nid), attempts=attempts, transfer=dict(outcome.transfer))
+        return NodeReport(nid, step, "applied", outcome.result.summary, seconds=self._seconds(nid), attempts=attempts,
+                          metrics=outcome.result.metrics, transfer=dict(outcome.transfer))
+
+    def _land(self, batch: list[Finished], reports: dict[str, NodeReport]) -> None:
+        for nid, landed in self.recorder.land(batch).items():
+            report = reports[nid]
+            if isinstance(landed, NodeFailed):
+                self.schedule.settle_failed(nid)
+                self._failed(nid, landed, report.transfer)
+                continue
+            report.transfer["land_s"] = landed
+            if report.status == "gate-failed":
+                self.schedule.settle_failed(nid)
+            else:
+                self.schedule.succeeded(nid)
+            self._finish(report)
+
+    def _report_blocked(self) -> None:
+        """Nodes downstream of a failure do not run; each says which failure stopped it."""
+        for nid, blocker in self.schedule.blocked():
+            self._finish(NodeReport(nid, self.graph.nodes[nid].step, "blocked", error=f"not run: {blocker} did not succeed"))
 
     def _max_retries(self, nid: str) -> int:
         spec = self.project.resources[self.graph.nodes[nid].resource].spec
         finetune = getattr(spec, "finetune", None)
         return finetune.max_retries if finetune is not None and self.graph.nodes[nid].step == "finetune" else 0
 
-    def _collect(self, outcome: tuple, nid: str, tmp: Path, attempt: int, started: float,
-                 failed: set[str]) -> Landed | bool | None:
-        """Handle a finished step: its artifact to land, True when it should be retried, None when it failed."""
-        step = self.graph.nodes[nid].step
-        seconds = time.perf_counter() - started
-        if outcome[0] == "ok":
-            result: StepResult = outcome[1]
-            return Landed(nid, self._place(nid, tmp), result,
-                          NodeReport(nid, step, "applied", result.summary, seconds=seconds, attempts=attempt, metrics=result.metrics))
-        if outcome[0] == "gate":
-            _, message, verdict = outcome
-            failed.add(nid)
-            return Landed(nid, self._place(nid, tmp), StepResult(metrics={"passed": False, "n": verdict.get("n")}),
-                          NodeReport(nid, step, "gate-failed", error=message, hint="dependents are blocked; see verdict.json",
-                                     seconds=seconds, attempts=attempt))
-        _, message, hint, retryable = outcome
-        shutil.rmtree(tmp, ignore_errors=True)
-        if retryable and attempt <= self._max_retries(nid):
-            self._emit("retrying", nid, NodeReport(nid, step, "failed", error=message, attempts=attempt))
-            return True
-        failed.add(nid)
-        self._finish(NodeReport(nid, step, "failed", error=message, hint=hint or "", seconds=seconds, attempts=attempt))
-        return None
-
-    def _deploy(self, nid: str, failed: set[str]) -> None:
+    # ----------------------------------------------------------------- deployments (in this driver)
+    def _deploy(self, nid: str) -> None:
+        from runners.objects import push_folder
         from runners.steps.deploy import deploy
 
         node = self.graph.nodes[nid]
-        started = time.perf_counter()
-        problem = self._gates_block(nid)
+        self.schedule.start(nid)
+        self._started[nid] = time.perf_counter()
+        problem = gates_block(self.project, self.graph, self.prints, self.lock, self.store, nid)
         if problem:
-            failed.add(nid)
+            self.schedule.settle_failed(nid)
             self._finish(NodeReport(nid, "deploy", "gate-failed", error=problem,
-                                    hint="the deployment serves only a model its required gates passed"))
+                                    hint="the deployment serves only a model its required gates passed", attempts=1))
             return
-        self._emit("started", nid)
+        self.events("started", nid, None)
         tmp = self._temp_dir(nid)
         try:
             refused = unschedulable(replica_request(self.project.resources[node.resource].spec.serve), self._nodes)
@@ -429,29 +305,29 @@ class Applier:
             ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, 0)
             previous = self.lock.nodes.get(nid)
             result = deploy(ctx, self.cluster, (previous.outputs.get("serve") if previous else None))
+            manifest = push_folder(self._address(), tmp, nid)
         except NodeFailed as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            failed.add(nid)
-            self._finish(NodeReport(nid, "deploy", "failed", error=exc.message, hint=exc.hint or "",
-                                    seconds=time.perf_counter() - started, attempts=1))
+            self.schedule.settle_failed(nid)
+            self._failed(nid, exc)
             return
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         serve = {k: result.details[k] for k in ("app", "version", "url", "route_prefix", "config")}
-        self._land([Landed(nid, self._place(nid, tmp), result,
-                           NodeReport(nid, "deploy", "applied", result.summary, seconds=time.perf_counter() - started,
-                                      attempts=1), {"serve": serve})])
+        report = NodeReport(nid, "deploy", "applied", result.summary, seconds=self._seconds(nid), attempts=1)
+        self._land([Finished(nid, "applied", result, manifest, {"serve": serve})], {nid: report})
 
-    def _gates_block(self, nid: str) -> str | None:
-        """Why a deployment may not proceed: a required gate whose verdict, re-derived from its evaluation, is not pass."""
-        return gates_block(self.project, self.graph, self.prints, self.lock, self.store, nid)
+    def _temp_dir(self, nid: str) -> Path:
+        """An empty folder for a deployment's record under ``.llmops/tmp/`` (git-ignored), cleared of an earlier run's."""
+        node = self.graph.nodes[nid]
+        kind, name = str(node.resource).split("/", 1)
+        key = f"{kind.lower()}.{name}.{node.step}"  # names are [a-z0-9-]: the dots cannot be confused
+        scratch = self.store.scratch()
+        for leftover in scratch.glob(f"{key}.tmp-*"):
+            if leftover.is_symlink():
+                leftover.unlink()
+            else:
+                shutil.rmtree(leftover, ignore_errors=True)
+        tmp = scratch / f"{key}.tmp-{self.prints[nid].value[:8]}"
+        tmp.mkdir()
+        return tmp
 
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)

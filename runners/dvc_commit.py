@@ -1,15 +1,15 @@
-"""What ``dvc add`` + ``dvc push`` do to an artifact folder, through DVC's own data layer, minus the repository index.
+"""What ``dvc add`` does to an artifact folder, through DVC's own data layer, minus the repository index.
 
 ``Repo.add`` spends most of its time outside hashing: it collects every ``.dvc`` file of
-the repository (the index) to look for overlapping outputs, once per call, and ``Repo.push``
-does it again. Apply adds only folders it owns (``artifacts/<kind>/<name>/<step>``, which
-no other output can overlap), so it calls the steps of ``Output.add`` directly:
-``dvc_data.hashfile.build`` hashes the folder into a staging odb, the tree and its files
-go into the repository's cache (``repo.cache.local``, DVC's transfer and link types), the
-workspace is relinked from the cache as ``dvc add`` relinks it, ``dvc_data``'s transfer
-sends the objects to the default remote's odb, and the ``.dvc`` file and ``.gitignore``
-entry are written as ``dvc add`` writes them. The md5 is DVC's own, so ``dvc status``,
-``dvc pull`` and ``dvc checkout`` see no difference (tests/test_dvc_commit.py holds them to that).
+the repository (the index) to look for overlapping outputs, once per call. Apply adds only
+folders it owns (``artifacts/<kind>/<name>/<step>``, which no other output can overlap), so
+it calls the steps of ``Output.add`` directly: ``dvc_data.hashfile.build`` hashes the folder
+into a staging odb, the tree and its files go into the repository's cache (``repo.cache.local``,
+DVC's transfer and link types), the workspace is relinked from the cache as ``dvc add``
+relinks it, and the ``.dvc`` file and ``.gitignore`` entry are written as ``dvc add`` writes
+them. The objects reach the remote from the task that made them (runners/objects.py), as
+``dvc push`` would have sent them. The md5 is DVC's own, so ``dvc status``, ``dvc pull`` and
+``dvc checkout`` see no difference (tests/test_dvc_commit.py holds them to that).
 """
 
 from __future__ import annotations
@@ -87,6 +87,12 @@ class LinkLog:
     def set_link(self, path: str, inode: Any, mtime: Any) -> None:
         self._links.append((path, inode, mtime))
 
+    def moved(self, old: Path, new: Path) -> None:
+        """The links gathered under ``old`` now live under ``new`` (a folder renamed into place keeps its inodes)."""
+        old_s, new_s = os.fspath(old), os.fspath(new)
+        self._links = [(new_s + path[len(old_s):] if path == old_s or path.startswith(old_s + os.sep) else path, inode, mtime)
+                       for path, inode, mtime in self._links]
+
     def save(self) -> None:
         links, root = getattr(self._state, "links", None), getattr(self._state, "root_dir", None)
         if links is None or root is None or not self._links:  # StateNoop: DVC keeps no state here
@@ -106,7 +112,7 @@ def commit_to_cache(repo: Any, folder: Path, state: Any = None) -> Committed:
     from dvc_data.hashfile.tree import Tree
 
     cache, fs, path = repo.cache.local, repo.fs, os.fspath(folder)
-    with _forgetting_digests():  # read until the tree is in the cache
+    with forgetting_digests():  # read until the tree is in the cache
         staging, meta, obj = build(cache, path, fs, "md5", ignore=repo.dvcignore, checksum_jobs=fs.hash_jobs)
         if isinstance(obj, Tree):
             add_update_tree(cache, obj)
@@ -119,7 +125,7 @@ def commit_to_cache(repo: Any, folder: Path, state: Any = None) -> Committed:
 
 
 @contextlib.contextmanager
-def _forgetting_digests() -> Iterator[None]:
+def forgetting_digests() -> Iterator[None]:
     """Drop the temp files a build leaves in fsspec's process-wide in-memory fs.
 
     ``Tree.digest`` writes each tree's listing to ``memory://.<random>.tmp`` to hash it and
@@ -138,38 +144,9 @@ def _forgetting_digests() -> Iterator[None]:
                 MemoryFileSystem.store.pop(key, None)
 
 
-def import_data_layer() -> None:
-    """Import the parts of dvc_data the functions here use (``Store.warm`` pays for it early)."""
-    import dvc_data.hashfile.build
-    import dvc_data.hashfile.checkout
-    import dvc_data.hashfile.transfer
-    import dvc_data.hashfile.tree  # noqa: F401
-
-
 def remote_odb(repo: Any) -> Any:
     """The default remote's object database (what ``dvc push`` pushes to); raises DVC's NoRemoteError without one."""
     return repo.cloud.get_remote_odb(None, "push")
-
-
-def push_objects(repo: Any, remote: Any, committed: list[Committed]) -> list[Path]:
-    """Push the committed trees and their files from the cache to ``remote`` in one transfer; the folders not pushed.
-
-    DVC's transfer sends a tree's files before its ``.dir`` object and skips what the remote
-    already holds. It is asked without the legacy remote index (``DataCloud.push`` passes
-    one): that index lists every directory ever pushed and is walked on every call, so a
-    push per batch would cost more the more the project had pushed; the remote itself says
-    what it holds.
-    """
-    from dvc_data.hashfile.transfer import transfer
-
-    if not committed:
-        return []
-    missing: set[Any] = set()
-    cache = repo.cache.local
-    result = transfer(cache, remote, set().union(*(c.object_ids for c in committed)), cache_odb=cache,
-                      validate_status=lambda status: missing.update(status.missing))
-    lost = {h.value for h in (*result.failed, *missing)}
-    return [c.folder for c in committed if any(h.value in lost for h in c.object_ids)]
 
 
 class DataLayerErrors:

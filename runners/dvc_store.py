@@ -1,16 +1,18 @@
 """DVC versions every artifact; it never runs the graph (Ray does).
 
 One ``dvc.repo.Repo`` per process, and every call under one lock: the Repo object is not
-thread-safe. Artifacts live under ``<project>/artifacts/<kind>/<name>/<step>/``; each is
-versioned as ``dvc add`` versions a folder (its ``.dvc`` file is committed beside it, the
-data is not; runners/dvc_commit.py does it through DVC's data layer) and pushed to the
-project's remote, and the lock pins the folder's DVC md5.
+thread-safe. Artifacts live under ``<project>/artifacts/<kind>/<name>/<step>/``. The task
+that makes one pushes it to the project's remote (runners/objects.py); ``land`` brings it
+from there into the workspace, versioned as ``dvc add`` versions a folder (its ``.dvc`` file
+is committed beside it, the data is not; runners/dvc_commit.py does it through DVC's data
+layer), and the lock pins the folder's DVC md5.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -115,20 +117,6 @@ class Store:
                 raise self._remote_failed(exc, "DVC cannot use its remote", "check the DVC remote (`dvc remote list`)",
                                           retryable=False, told_alone=True) from None
 
-    def warm(self) -> None:
-        """Import DVC, open the repository and find its remote now (about two seconds in a fresh process).
-
-        Apply calls it once its first tasks are submitted, so the cost overlaps Ray starting
-        their workers instead of delaying the first batch. A problem found here is left for
-        ``track_many`` to report, in its place.
-        """
-        from runners.dvc_commit import import_data_layer, remote_odb
-
-        with _LOCK, contextlib.suppress(Exception):  # any problem is reported by the call that needs the repository
-            import_data_layer()
-            if self._remote is None:
-                self._remote = remote_odb(self.repo)
-
     def close(self) -> None:
         if self._repo is not None:
             self._repo.close()
@@ -139,44 +127,83 @@ class Store:
         kind, name = resource.split("/", 1)
         return self.root / ARTIFACTS / kind.lower() / name / step
 
-    def track(self, folder: Path) -> str:
-        """Version one finished artifact folder (see ``track_many``); returns its DVC md5 (``<md5>.dir``)."""
-        return self.track_many([folder])[0]
-
-    def track_many(self, folders: list[Path]) -> list[str]:
-        """Version finished artifact folders as ``dvc add`` + ``dvc push`` would; their md5s (``<md5>.dir``), in order.
-
-        Each folder goes into the DVC cache, all of them to the remote in one transfer, then each
-        gets its ``.dvc`` file and ``.gitignore`` entry: a ``.dvc`` file only ever names pushed data.
-        DVC's own data layer does the work (runners/dvc_commit.py), under DVC's repository lock,
-        without ``Repo.add``'s index of every ``.dvc`` file, whose rebuild per call made a batch
-        cost more the more artifacts the project already had.
-        """
-        from runners.dvc_commit import DataLayerErrors, LinkLog, commit_to_cache, push_objects, remote_odb, write_dvc_file
+    def remote(self):  # noqa: ANN201 - dvc_data's HashFileDB
+        """The default remote's object database (what ``dvc push`` writes), opened once."""
+        from runners.dvc_commit import remote_odb
 
         with _LOCK:
-            try:
+            if self._remote is None:
+                self._remote = remote_odb(self.repo)
+            return self._remote
+
+    def address(self):  # noqa: ANN201 - runners.remote_odb.RemoteAddress
+        """The default remote as a task is sent it: its URL and options, no credential."""
+        from runners.remote_odb import RemoteAddress
+
+        with _LOCK:
+            return RemoteAddress.of(self.repo)
+
+    def scratch(self) -> Path:
+        """Apply's own temp folder, ``.llmops/tmp/`` (git-ignored, on the project's filesystem)."""
+        from compiler.llmops_dir import llmops_dir
+
+        try:
+            return llmops_dir(self.root, "tmp")
+        except OSError as exc:
+            raise NodeFailed(f"cannot make apply's temp folder: {exc}",
+                             "remove .llmops if it is a symlink or a file; llmops recreates it") from None
+
+    def land(self, final: Path, manifest: object) -> str:
+        """Bring a folder a task pushed (its ``Manifest``) from the remote into the DVC cache and the workspace.
+
+        Landed only when the remote holds every object the manifest names and the fetched folder hashes
+        to the manifest's md5, size and file count; then it replaces ``final`` in one rename and gets
+        its ``.dvc`` file, as ``dvc pull`` after ``dvc add`` + ``dvc push`` would leave it. Returns its md5.
+        """
+        from dataclasses import replace
+
+        from compiler.paths import is_real_inside
+        from runners.dvc_commit import LinkLog, commit_to_cache, write_dvc_file
+        from runners.objects import fetch_many, landing_problem
+
+        rel = self._rel(final)
+        remote = self.remote()
+        problem = landing_problem(remote, manifest)
+        if problem is not None:
+            raise NodeFailed(f"{rel} was not landed: {problem}", "the task's outputs did not reach the DVC remote "
+                             "intact; rerun apply (the node runs again)")
+        if not is_real_inside(self.root, final):  # artifacts/ or a folder of it is a link elsewhere
+            raise NodeFailed(f"{rel} is not a folder of the repository (a symlink on the way leads elsewhere)",
+                             "remove the symlink: llmops writes artifacts only inside the repository", retryable=False)
+        tmp = self.scratch() / f"land-{manifest.oid.removesuffix('.dir')}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            with _LOCK:
+                fetch_many(remote, {tmp.name: manifest.oid}, tmp.parent, {tmp.name: rel}, verify=False)
                 with self.repo.lock:
-                    if self._remote is None:
-                        self._remote = remote_odb(self.repo)
                     links = LinkLog(self.repo.state)
-                    committed = [commit_to_cache(self.repo, folder, links) for folder in folders]
-                    links.save()
-                    with DataLayerErrors() as kept:
-                        unpushed = push_objects(self.repo, self._remote, committed)
-                    if unpushed:
-                        cause = kept.errors[0] if kept.errors else None  # what the transfer only logged
-                        raise OSError(f"the remote did not take {', '.join(self._rel(f) for f in unpushed)}"
-                                      + (f" ({cause})" if cause else "")) from cause
-                    for item in committed:
-                        write_dvc_file(self.repo, item)
-            except NodeFailed:
-                raise
-            except Exception as exc:  # DvcException and OSError alike: the nodes' outputs are not safe yet
-                names = ", ".join(self._rel(f) for f in folders)
-                raise self._remote_failed(exc, f"DVC could not version {names}",
-                                          "check the DVC remote (`dvc remote list`) and free disk space") from None
-        return [item.md5 for item in committed]
+                    committed = commit_to_cache(self.repo, tmp, links)
+                    if (committed.md5, committed.nfiles, committed.size) != (manifest.oid, manifest.nfiles, manifest.size):
+                        raise NodeFailed(f"{rel} was not landed: what the remote holds ({committed.md5}, {committed.nfiles} "
+                                         f"files) is not what the task reported ({manifest.oid}, {manifest.nfiles} files)",
+                                         "rerun apply (the node runs again)")
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    if final.is_symlink() or final.is_file():
+                        final.unlink()
+                    elif final.exists():
+                        shutil.rmtree(final)
+                    tmp.rename(final)
+                    links.moved(tmp, final)
+                    links.save()  # dvc checkout knows the folder as a link it made, as after dvc add
+                    write_dvc_file(self.repo, replace(committed, folder=final))
+        except NodeFailed:
+            raise
+        except Exception as exc:  # DvcException and OSError alike: the node's outputs are not safe yet
+            raise self._remote_failed(exc, f"DVC could not land {rel}", "check the DVC remote (`dvc remote list`) "
+                                      "and free disk space") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return committed.md5
 
     def _rel(self, folder: Path) -> str:
         return str(folder.relative_to(self.root))
@@ -224,8 +251,6 @@ class Store:
                 except Exception:
                     dvc_file.unlink(missing_ok=True)
             if folder.exists():
-                import shutil
-
                 shutil.rmtree(folder, ignore_errors=True)
             ignore = folder.parent / ".gitignore"
             if ignore.exists():

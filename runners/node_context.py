@@ -13,19 +13,7 @@ from compiler.project import Project
 from llmops_spec import Ref
 from runners.dvc_store import Store
 from runners.step import StepContext
-from runners.task_resources import BOOKKEEPING_STEPS, TaskResources, task_resources
-
-__all__ = ["BOOKKEEPING_STEPS", "STEP_MODULES", "artifact_of", "input_folders", "node_context", "producing_step",
-           "step_resources"]
-
-STEP_MODULES = {
-    "prepare": "runners.steps.prepare",
-    "prompt": "runners.steps.prompt",
-    "import": "runners.steps.finetune",
-    "finetune": "runners.steps.finetune",
-    "evaluate": "runners.steps.evaluate",
-    "gate": "runners.steps.gate",
-}
+from runners.task_resources import TaskResources, task_resources
 
 
 def producing_step(project: Project, ref: Ref) -> str | None:
@@ -61,8 +49,8 @@ def node_context(project: Project, store: Store, node: Node, out: Path, prints: 
         if node.step == "gate" or (resource.kind == "EvalGate" and path[0] == "baseline"):
             continue
         location = artifact_of(project, store, ref)
-        if location is not None:
-            inputs[str(ref)] = location
+        if location is not None and f"{ref.resource}:{producing_step(project, ref)}" in node.inputs:
+            inputs[str(ref)] = location  # what the step reads (a prompt's variables name a dataset it never reads)
         target = project.get(ref)
         if target is not None:
             specs[str(ref)] = _redacted(target.spec)

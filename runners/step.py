@@ -86,3 +86,26 @@ class StepResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """How one node's task ended, as the driver reads it back (a plain value: it crosses Ray's object store).
+
+    ``status``: ``applied`` (``result`` and the ``manifest`` of its pushed outputs), ``gate-failed``
+    (the verdict's outputs were pushed too: they are landed, and dependents are blocked) or
+    ``failed`` (``message``, ``hint``; ``retryable`` when another attempt may succeed).
+    ``transfer``: seconds and bytes spent fetching inputs and pushing outputs.
+    """
+
+    status: str
+    result: StepResult | None = None
+    manifest: Any = None               # runners.objects.Manifest
+    message: str = ""
+    hint: str = ""
+    retryable: bool = True
+    transfer: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def failure(cls, exc: NodeFailed, transfer: dict[str, float] | None = None) -> Outcome:
+        return cls("failed", message=exc.message, hint=exc.hint or "", retryable=exc.retryable, transfer=transfer or {})

@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from compiler.steps import BOOKKEEPING_STEPS
+
 GIB = 1024**3
 ACCELERATOR_PREFIX = "accelerator_type:"   # how Ray names a node's accelerator among its resources
 ACCELERATOR_AMOUNT = 0.001                  # what ray.remote(accelerator_type=...) asks of it
 BOOKKEEPING = {"num_cpus": 0, "num_gpus": 0}
-BOOKKEEPING_STEPS = frozenset({"prompt", "gate"})  # milliseconds of work: they ask for nothing (runners/scheduling.py)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def listed_md5(listing: bytes, relpath: str) -> str | None:
     return None
 
 
-def _read_object(store: Any, oid: str) -> bytes | None:
+def read_object(store: Any, oid: str) -> bytes | None:
     """The object's bytes from the local cache, else from the default remote; None when neither holds it."""
     from runners.dvc_commit import remote_odb
 
@@ -66,7 +66,7 @@ def read_verified_file(store: Any, folder_md5: str, relpath: str) -> bytes:
     """The bytes of ``relpath`` inside the folder versioned as ``folder_md5``, checked against its md5."""
     if not isinstance(folder_md5, str) or not re.fullmatch(r"[0-9a-f]{32}\.dir", folder_md5):
         raise Unverified(f"{folder_md5!r} is not the md5 of a versioned folder")
-    listing = _read_object(store, folder_md5)
+    listing = read_object(store, folder_md5)
     if listing is None:
         raise Unverified(f"the DVC cache and remote hold no object {folder_md5}")
     if not object_matches(listing, folder_md5):
@@ -74,7 +74,7 @@ def read_verified_file(store: Any, folder_md5: str, relpath: str) -> bytes:
     md5 = listed_md5(listing, relpath)
     if md5 is None:
         raise Unverified(f"the folder {folder_md5} holds no {relpath}")
-    data = _read_object(store, md5)
+    data = read_object(store, md5)
     if data is None:
         raise Unverified(f"the DVC cache and remote hold no object {md5} ({relpath})")
     if not object_matches(data, md5):

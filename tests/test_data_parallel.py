@@ -44,7 +44,9 @@ def with_workers(spec: ModelSpec, workers: int) -> ModelSpec:
 def run_as_apply_does(ray, tmp_path, spec: ModelSpec, rows, name: str):
     """The finetune node in its own Ray task, with the options and the context extras apply gives it."""
     from runners.step import StepContext
-    from runners.worker import run_steps
+    from runners.worker import run_jobs
+    from runners.objects import fetch
+    from task_jobs import job_of
 
     out = tmp_path / name
     out.mkdir()
@@ -52,10 +54,12 @@ def run_as_apply_does(ray, tmp_path, spec: ModelSpec, rows, name: str):
     ctx = StepContext(root=tmp_path, node=f"Model/{name}:finetune", step="finetune", resource=f"Model/{name}", spec=spec,
                       out=out, inputs={"Dataset/d@train": write_rows(tmp_path / f"{name}.jsonl", rows)},
                       extra={"num_cpus": task.num_cpus, "num_gpus": task.num_gpus, "workers": task.workers})
-    [outcome] = ray.get(ray.remote(run_steps).options(**task.options).remote([("runners.steps.finetune", ctx)]),
-                        timeout=600)
-    assert outcome[0] == "ok", outcome
-    return out, outcome[1]
+    job = job_of("runners.steps.finetune", ctx, tmp_path / "remote")
+    [outcome] = ray.get(ray.remote(run_jobs).options(**task.options).remote([job]), timeout=600)
+    assert outcome.status == "applied", outcome
+    fetched = tmp_path / f"{name}-artifact"
+    fetch(job.remote, outcome.manifest.oid, fetched)  # what the task pushed, as apply lands it
+    return fetched, outcome.result
 
 
 def weights(folder) -> dict:

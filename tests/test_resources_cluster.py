@@ -90,7 +90,8 @@ def test_a_finetune_on_a_gpu_node_whose_torch_sees_no_gpu_fails_clearly(cluster,
     """The Ray task is given the node's GPU (CUDA_VISIBLE_DEVICES is set), but this torch is a CPU build:
     the step says so at once instead of training on the CPU while holding the GPU."""
     from runners.step import StepContext
-    from runners.worker import run_steps
+    from runners.worker import run_jobs
+    from task_jobs import job_of
 
     ray, ids = cluster
     spec = model({"num_cpus": 1, "num_gpus": 1})
@@ -100,7 +101,8 @@ def test_a_finetune_on_a_gpu_node_whose_torch_sees_no_gpu_fails_clearly(cluster,
                       out=tmp_path / "out", inputs={"Dataset/d@train": tmp_path / "absent.jsonl"},
                       extra={"num_cpus": task.num_cpus, "num_gpus": task.num_gpus, "workers": task.workers})
     started = time.monotonic()
-    [outcome] = ray.get(ray.remote(run_steps).options(**task.options).remote([("runners.steps.finetune", ctx)]), timeout=120)
-    assert outcome[0] == "failed" and outcome[3] is False
-    assert "Model/m:finetune was given 1 GPU but torch" in outcome[1] and "CPU-only build" in outcome[1]
-    assert "resources.num_gpus: 0" in outcome[2] and time.monotonic() - started < 60
+    job = job_of("runners.steps.finetune", ctx, tmp_path / "remote")
+    [outcome] = ray.get(ray.remote(run_jobs).options(**task.options).remote([job]), timeout=120)
+    assert outcome.status == "failed" and outcome.retryable is False
+    assert "Model/m:finetune was given 1 GPU but torch" in outcome.message and "CPU-only build" in outcome.message
+    assert "resources.num_gpus: 0" in outcome.hint and time.monotonic() - started < 60

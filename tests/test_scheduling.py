@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runners.scheduling import plan_tasks
+from runners.scheduler import plan_tasks
 
 
 def test_nodes_that_ask_for_resources_run_alone_and_bookkeeping_nodes_share_the_free_slots():
@@ -22,19 +22,25 @@ def test_bookkeeping_nodes_wait_when_no_slot_is_free_and_tasks_are_capped():
     assert plan_tasks([], set(), free_slots=2) == []
 
 
-def test_a_shared_task_gives_each_step_its_own_outcome(tmp_path):
+def test_a_shared_task_gives_each_step_its_own_outcome_and_pushes_each_output(tmp_path):
     from llmops_spec.prompt import PromptSpec
+    from runners.objects import fetch
+    from runners.remote_odb import RemoteAddress
     from runners.step import StepContext
-    from runners.worker import run_steps
+    from runners.worker import Job, run_jobs
 
-    def job(name: str, template: str) -> tuple[str, StepContext]:
+    remote = RemoteAddress(str(tmp_path / "remote"))
+
+    def job(name: str, template: str) -> Job:
         spec = PromptSpec.model_construct(template=template, variables={})  # as a spec edited after validate could be
-        out = tmp_path / name
-        out.mkdir()
-        return "runners.steps.prompt", StepContext(root=tmp_path, node=f"Prompt/{name}:prompt", step="prompt",
-                                                   resource=f"Prompt/{name}", spec=spec, out=out)
+        ctx = StepContext(root=tmp_path / "driver", node=f"Prompt/{name}:prompt", step="prompt", resource=f"Prompt/{name}",
+                          spec=spec, out=tmp_path / "driver" / "out")
+        return Job("runners.steps.prompt", ctx, remote)
 
-    ok, broken, fine = run_steps([job("a", "Hello"), job("b", "{% if %}"), job("c", "Bye")])
-    assert ok[0] == "ok" and fine[0] == "ok"
-    assert broken[0] == "failed" and "Prompt/b: the template does not compile" in broken[1] and broken[3] is False
-    assert (tmp_path / "a" / "prompt.json").exists() and not any((tmp_path / "b").iterdir())
+    ok, broken, fine = run_jobs([job("a", "Hello"), job("b", "{% if %}"), job("c", "Bye")])
+    assert ok.status == "applied" and fine.status == "applied" and ok.manifest.nfiles == 1
+    assert broken.status == "failed" and "Prompt/b: the template does not compile" in broken.message
+    assert broken.retryable is False and broken.manifest is None
+    assert not (tmp_path / "driver").exists(), "a task never writes the driver's folder"
+    fetch(remote, ok.manifest.oid, tmp_path / "a")
+    assert '"template": "Hello"' in (tmp_path / "a" / "prompt.json").read_text()

@@ -369,6 +369,10 @@ MODEL_TRAINING = """
 
 @pytest.mark.slow
 def test_an_interrupted_finetune_leaves_nothing_git_sees_and_the_next_apply_clears_it(tmp_path, ray_cluster):
+    """Ctrl-C mid-finetune kills its worker: the task's scratch (outside the repository) is left behind, nothing
+    is landed or seen by git, and the next task on that machine clears the dead worker's scratch."""
+    import tempfile
+
     repo = tmp_path / "repo"
     rows = "".join(f'{{"question": "what is {i}", "answer": "it is {i}"}}\n' for i in range(16))
     dataset = DATASET.format(path="data/rows.jsonl", fmt="jsonl").replace("{text: string}", "{question: string, answer: string}")
@@ -378,29 +382,32 @@ def test_an_interrupted_finetune_leaves_nothing_git_sees_and_the_next_apply_clea
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     subprocess.run(["git", "commit", "-qm", "init"], cwd=repo, check=True)
     script = Path(sys.executable).with_name("llmops")
+    before = set(Path(tempfile.gettempdir()).glob("llmops-node-*"))
     victim = subprocess.Popen([str(script), "apply", "specs", "--yes", "--address", ray_cluster.address], cwd=repo,
                               env={**os.environ, **ray_cluster.env()}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    scratch = repo / "specs" / ".llmops" / "tmp"
+
+    def training() -> list[Path]:  # the finetune's scratch, once it has fetched its dataset split
+        return [p for p in set(Path(tempfile.gettempdir()).glob("llmops-node-*")) - before
+                if (p / "artifacts/dataset/d/prepare").is_dir()]
+
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and victim.poll() is None and not list(scratch.glob("model.m.finetune.tmp-*")):
+    while time.monotonic() < deadline and victim.poll() is None and not training():
         time.sleep(0.1)
     time.sleep(2)  # the worker is training
     victim.send_signal(signal.SIGINT)
     output, _ = victim.communicate(timeout=120)
     assert victim.returncode == 130, output
-    (left,) = scratch.glob("model.m.finetune.tmp-*")
-    (left / "model").mkdir(exist_ok=True)
-    (left / "model" / "model.safetensors").write_bytes(b"half-written weights")  # what a later Ctrl-C leaves
+    (left,) = training()
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo, capture_output=True,
                             text=True, check=True).stdout
     assert "safetensors" not in status and ".llmops" not in status and "tmp-" not in status, status
-    assert not list((repo / "specs").glob("artifacts/model/m/.*")), "nothing beside the artifact folder"
+    assert not (repo / "specs" / "artifacts" / "model").exists(), "nothing of the interrupted node landed"
 
     write_project(repo / "specs", {"m.yaml": MODEL_TRAINING.format(steps=2)})
     resumed = run_llmops("apply", "specs", "--yes", "--address", ray_cluster.address, cwd=repo, env=ray_cluster.env())
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert not left.exists(), "the next apply cleared what the interrupted one left"
-    assert not list(scratch.iterdir())
+    assert not left.exists(), "the next task cleared what the killed worker left"
+    assert not list((repo / "specs" / ".llmops" / "tmp").iterdir())
     assert (repo / "specs" / "artifacts" / "model" / "m" / "finetune" / "model").is_dir()
 
 
@@ -442,13 +449,13 @@ def test_a_data_folder_hashes_as_before(tmp_path):
     """The confined walk hashes the same files in the same order as the rglob it replaced: fingerprints stay."""
     import hashlib
 
-    from compiler.data_hash import HashCache, _md5_file, data_md5
+    from compiler.data_hash import HashCache, md5_file, data_md5
 
     root = write_project(tmp_path / "repo", {"d/b.jsonl": "1\n", "d/a/x.jsonl": "2\n", "d/.hidden": "3\n", "d/a.jsonl": "4\n"})
     root = root.resolve()
     h = hashlib.md5()
     for file in sorted(p for p in (root / "d").rglob("*") if p.is_file()):
-        h.update(f"{file.relative_to(root / 'd').as_posix()}\0{_md5_file(file, root)}\n".encode())
+        h.update(f"{file.relative_to(root / 'd').as_posix()}\0{md5_file(file, root)}\n".encode())
     assert data_md5(root / "d", HashCache(root)) == h.hexdigest() + ".dir"
 
 

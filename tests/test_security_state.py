@@ -38,17 +38,19 @@ from tests.state_helpers import KEY, write_vouched_lock
 def test_an_evaluation_is_read_by_md5_and_an_altered_or_missing_object_is_refused(tmp_path):
     """Real DVC: the bytes come from the object the md5 names, checked; the workspace copy is never read."""
     from runners.dvc_store import Store, init_project
+    from runners.objects import push_folder
     from runners.verified_read import Unverified, read_verified_file
 
     root = tmp_path / "p"
     git_repo(root)
     init_project(root, str(tmp_path / "remote"))
     folder = root / "artifacts/evalgate/quality/evaluate"
-    folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text('{"n": 40, "metrics": {"accuracy": 0.5}}\n')
+    out = tmp_path / "task-out"  # the evaluation as its task wrote and pushed it
+    out.mkdir()
+    (out / "metrics.json").write_text('{"n": 40, "metrics": {"accuracy": 0.5}}\n')
     store = Store(root)
     try:
-        md5 = store.track(folder)
+        md5 = store.land(folder, push_folder(store.remote(), out, "EvalGate/quality:evaluate"))
         (folder / "metrics.json").unlink()  # what the workspace holds does not matter
         (folder / "metrics.json").write_text('{"n": 40, "metrics": {"accuracy": 1.0}}\n')
         assert json.loads(read_verified_file(store, md5, "metrics.json"))["metrics"]["accuracy"] == 0.5

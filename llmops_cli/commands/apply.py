@@ -93,6 +93,7 @@ def _check_policies(ctx: click.Context, compilation: Any) -> dict[str, Any]:
 
 def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: dict[str, Any], freshness: Any,
            address: str | None, num_cpus: int | None, policy: dict[str, Any]) -> int:
+    from compiler.plan import Plan
     from runners.apply import Applier
     from runners.apply_log import ApplyLogBroken
     from runners.cluster import connect, existing, start_local
@@ -122,7 +123,7 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
             cluster = existing(address) if address else start_local(root, num_cpus)
             progress.note(f"Ray: {'cluster ' + address if address else 'local cluster ' + cluster.address}")
             cluster = connect(cluster)
-            applier = Applier(compilation, saved, prints, store, cluster, freshness.done, progress.event)
+            applier = Applier(compilation, Plan.from_dict(saved), prints, store, cluster, freshness.done, progress.event)
             with progress:
                 report = applier.run()
             _log(root, saved, applier, report, policy)
@@ -172,17 +173,20 @@ def _log(root: Path, saved: dict[str, Any], applier: Any, report: Any, policy: d
                             "action": next((c["action"] for c in saved["changes"] if c["node"] == item.node), None),
                             "outputs": {k: v for k, v in (entry.outputs if entry else {}).items() if isinstance(v, str)},
                             "metrics": entry.metrics if entry else {}, "entry": entry.digest if entry else None}
+        if item.transfer:  # what moving its artifacts cost: seconds and bytes fetched, pushed and landed
+            nodes[item.node]["transfer"] = {k: round(v, 4) for k, v in sorted(item.transfer.items())}
     gates = {}
     for item in report.nodes:
         if item.step == "gate":
             entry = applier.lock.nodes.get(item.node)
             passed = bool(entry and entry.metrics.get("passed")) and item.status in ("applied", "already-applied")
             gates[item.node.rsplit(":", 1)[0]] = {"passed": passed, "verdict": item.summary or item.error}
-    record = {"kind": "apply", "run": applier.run_id, "who": applier.who, "when": _now(), "commit": applier.commit,
-              "plan_hash": applier.plan_hash, "nodes": nodes, "gates": gates, "policy": policy.get("summary", {}),
+    recorder = applier.recorder
+    record = {"kind": "apply", "run": recorder.run_id, "who": recorder.who, "when": _now(), "commit": recorder.commit,
+              "plan_hash": recorder.plan_hash, "nodes": nodes, "gates": gates, "policy": policy.get("summary", {}),
               "waivers": policy.get("waivers", []), "result": report.result}
     try:
-        applier.log.append(record)
+        recorder.log.append(record)
     except OSError as exc:
         click.echo(f"warning: the end of this apply was not logged: {exc}", err=True)
         click.echo("  hint: every node it landed is logged; free disk space before the next apply", err=True)

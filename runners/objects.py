@@ -1,0 +1,240 @@
+"""Artifacts as DVC objects on the remote: what a node's task fetches by md5 and pushes, with no shared disk.
+
+A Ray worker never reads or writes the driver's working tree. For each thing its step reads it
+is sent a path relative to the project and the md5 that names the content (an upstream
+artifact's ``<md5>.dir``, a source file the driver staged), and ``fetch`` copies those objects
+from the DVC remote into the worker's own scratch folder, every byte checked against its md5.
+The step writes its outputs there; ``push_folder`` hashes them as ``dvc add`` does (DVC's own
+``build``), sends them to the remote (a tree's files before its ``.dir`` listing, so a listing
+on the remote never names a file that is not there) and returns a ``Manifest``. The driver lands
+the node only once ``landing_problem`` finds on the remote exactly what the manifest says.
+
+The remote is DVC's object layout (``<url>/files/md5/ab/cdef...``), so what a worker pushes is
+what ``dvc push`` would have pushed, and ``dvc pull`` in a fresh clone restores it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runners.remote_odb import RemoteAddress, open_remote
+from runners.step import NodeFailed
+
+FETCH_THREADS = 8  # objects in flight per fetch: an S3 round trip each, a copy each for a folder remote
+_MD5 = re.compile(r"[0-9a-f]{32}\Z")
+_HINT_DAMAGED = ("the object on the DVC remote was altered or damaged: delete it there and push it again from a "
+                 "machine whose DVC cache holds it (`dvc push`), or re-run the node that produced it")
+_HINT_MISSING = ("the DVC remote lost the object: push it again from a machine whose DVC cache holds it "
+                 "(`dvc push`), or re-run the node that produced it")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a task pushed for one output folder: its tree's md5 (``<md5>.dir``), total size and file count."""
+
+    oid: str
+    size: int
+    nfiles: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"md5": self.oid, "size": self.size, "nfiles": self.nfiles}
+
+
+def confined(relpath: str) -> bool:
+    """Pure: ``relpath`` names a place inside a folder (no absolute path, no ``..``, no empty name)."""
+    if not isinstance(relpath, str) or not relpath or "\0" in relpath or "\\" in relpath or relpath.startswith("/"):
+        return False
+    return all(part not in ("", ".", "..") for part in relpath.split("/"))
+
+
+def listing_entries(data: bytes, oid: str) -> list[tuple[str, str]]:
+    """Pure: the (relpath, md5) pairs of a folder's ``.dir`` listing whose bytes must hash to ``oid``.
+
+    Raises ValueError for a listing that is altered, malformed, or names a path out of the folder.
+    """
+    if hashlib.md5(data, usedforsecurity=False).hexdigest() != oid.removesuffix(".dir"):
+        raise ValueError(f"the listing {oid} does not hash to its md5")
+    entries = json.loads(data)
+    if not isinstance(entries, list):
+        raise ValueError(f"the listing {oid} is not a list")
+    pairs = []
+    for entry in entries:
+        relpath, md5 = (entry.get("relpath"), entry.get("md5")) if isinstance(entry, dict) else (None, None)
+        if not confined(relpath) or not isinstance(md5, str) or not _MD5.match(md5):
+            raise ValueError(f"the listing {oid} names {relpath!r}, which is not a file of the folder")
+        pairs.append((relpath, md5))
+    return pairs
+
+
+@functools.lru_cache(maxsize=8)
+def remote_of(address: RemoteAddress) -> Any:
+    """The remote's object database, opened once per process (a worker runs many tasks)."""
+    return open_remote(address)
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _redacted(exc: BaseException) -> str:
+    from runners.remote import redact
+
+    return redact(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
+
+
+def _cat(odb: Any, oid: str, what: str) -> bytes:
+    """An object's bytes (a ``.dir`` listing), read twice at most when they do not hash to ``oid``."""
+    for _ in range(2):
+        try:
+            data = odb.fs.cat_file(odb.oid_to_path(oid))
+        except FileNotFoundError:
+            raise NodeFailed(f"the DVC remote holds no object {oid} ({what})", _HINT_MISSING, retryable=False) from None
+        except Exception as exc:  # a lost connection, a refused read
+            raise NodeFailed(f"cannot read {what} ({oid}) from the DVC remote: {_redacted(exc)}",
+                             "check the remote and this worker's credentials for it (docs/remotes.md)") from None
+        if hashlib.md5(data, usedforsecurity=False).hexdigest() == oid.removesuffix(".dir"):
+            return data
+    raise NodeFailed(f"the DVC remote's object {oid} ({what}) does not hash to its md5", _HINT_DAMAGED, retryable=False)
+
+
+def _download(odb: Any, oid: str, target: Path, what: str, verify: bool = True) -> int:
+    """Copy the file object ``oid`` to ``target``, checked against its md5 (fetched once more if it is not)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.part")
+    for _ in range(2):
+        try:
+            odb.fs.get_file(odb.oid_to_path(oid), os.fspath(part))
+        except FileNotFoundError:
+            raise NodeFailed(f"the DVC remote holds no object {oid} ({what})", _HINT_MISSING, retryable=False) from None
+        except Exception as exc:
+            part.unlink(missing_ok=True)
+            raise NodeFailed(f"cannot fetch {what} ({oid}) from the DVC remote: {_redacted(exc)}",
+                             "check the remote and this worker's credentials for it (docs/remotes.md)") from None
+        if not verify or file_md5(part) == oid:
+            size = part.stat().st_size
+            os.replace(part, target)
+            return size
+        part.unlink(missing_ok=True)
+    raise NodeFailed(f"the DVC remote's object {oid} ({what}) does not hash to its md5", _HINT_DAMAGED, retryable=False)
+
+
+def fetch(address: RemoteAddress | Any, oid: str, dest: Path, what: str | None = None) -> int:
+    """The object ``oid`` (``<md5>.dir``: a folder; ``<md5>``: a file) from the remote into ``dest``; bytes fetched.
+
+    ``address`` is a ``RemoteAddress`` or an opened object database. Every file is checked against
+    its md5; one that does not match is fetched once more, then the node fails naming the object.
+    """
+    return fetch_many(address, {os.fspath(dest): oid}, Path("/"), {os.fspath(dest): what or os.fspath(dest)})
+
+
+def fetch_many(address: RemoteAddress | Any, objects: dict[str, str], root: Path,
+               names: dict[str, str] | None = None, verify: bool = True) -> int:
+    """Fetch each ``relpath -> oid`` of ``objects`` to ``root / relpath``, all files in one pool; bytes fetched.
+
+    ``names`` says what each relpath is in messages (default: the relpath). ``verify=False`` leaves
+    the files' check to the caller (the driver hashes a landed folder anyway); listings are always checked.
+    """
+    odb = remote_of(address) if isinstance(address, RemoteAddress) else address
+    names = names or {}
+    files: list[tuple[str, Path, str]] = []  # (oid, target, what)
+    for relpath, oid in objects.items():
+        what = names.get(relpath, relpath)
+        target = root / relpath
+        if oid.endswith(".dir"):
+            try:
+                entries = listing_entries(_cat(odb, oid, what), oid)
+            except ValueError as exc:
+                raise NodeFailed(f"{what}: {exc}", _HINT_DAMAGED, retryable=False) from None
+            target.mkdir(parents=True, exist_ok=True)
+            files += [(md5, target / rel, f"{what}/{rel}") for rel, md5 in entries]
+        else:
+            files.append((oid, target, what))
+    if not files:
+        return 0
+    with ThreadPoolExecutor(min(FETCH_THREADS, len(files))) as pool:
+        return sum(pool.map(lambda item: _download(odb, *item, verify=verify), files))
+
+
+def push_file(address: RemoteAddress | Any, path: Path, md5: str | None = None) -> str:
+    """Send one file to the remote under its md5 (``md5``: already computed from these very bytes); its md5."""
+    from dvc_objects.fs.local import LocalFileSystem
+
+    odb = remote_of(address) if isinstance(address, RemoteAddress) else address
+    md5 = md5 or file_md5(path)
+    odb.add(os.fspath(path), LocalFileSystem(), md5)
+    return md5
+
+
+def push_folder(address: RemoteAddress | Any, folder: Path, what: str) -> Manifest:
+    """Hash ``folder`` as ``dvc add`` does and send its objects to the remote; its Manifest.
+
+    An output with no files is refused: a step that wrote nothing (or wrote elsewhere) must not
+    land an empty folder that ``plan`` would then call unchanged.
+    """
+    from dvc_data.hashfile.build import build
+    from dvc_data.hashfile.db import get_odb
+    from dvc_data.hashfile.transfer import transfer
+    from dvc_data.hashfile.tree import Tree
+    from dvc_objects.fs.local import LocalFileSystem
+
+    from runners.dvc_commit import DataLayerErrors, forgetting_digests
+
+    odb = remote_of(address) if isinstance(address, RemoteAddress) else address
+    fs = LocalFileSystem()
+    base = get_odb(fs, os.fspath(folder.parent / f".{folder.name}.objects"), hash_name="md5")  # names build's memfs staging
+    with forgetting_digests():
+        staging, meta, obj = build(base, os.fspath(folder), fs, "md5") if folder.is_dir() else (None, None, None)
+        if not isinstance(obj, Tree) or not meta.nfiles:
+            raise NodeFailed(f"{what} produced no output files", "a step writes everything it produces under its output "
+                             "folder (ctx.out); this is a bug in the step: report it", retryable=False)
+        missing: set[Any] = set()
+        with DataLayerErrors() as kept:
+            result = transfer(staging, odb, {obj.hash_info}, shallow=False,
+                              validate_status=lambda status: missing.update(status.missing))
+    if result.failed or missing:
+        cause = kept.errors[0] if kept.errors else None
+        raise NodeFailed(f"the DVC remote did not take {what}'s output" + (f": {_redacted(cause)}" if cause else ""),
+                         "check the remote's free space and this worker's credentials for it (docs/remotes.md)")
+    return Manifest(obj.hash_info.value, int(meta.size or 0), int(meta.nfiles))
+
+
+
+def landing_problem(address: RemoteAddress | Any, manifest: Manifest) -> str | None:
+    """Why the remote does not hold ``manifest``'s folder as it says (None: it does, every file of it)."""
+    odb = remote_of(address) if isinstance(address, RemoteAddress) else address
+    if not manifest.nfiles:
+        return "the output has no files"
+    try:
+        entries = listing_entries(_cat(odb, manifest.oid, "the output's listing"), manifest.oid)
+    except NodeFailed as exc:
+        return exc.message
+    except ValueError as exc:
+        return str(exc)
+    if len(entries) != manifest.nfiles:
+        return f"the remote's listing {manifest.oid} has {len(entries)} files, the task reported {manifest.nfiles}"
+    md5s = sorted({md5 for _, md5 in entries})
+    with ThreadPoolExecutor(min(FETCH_THREADS, len(md5s))) as pool:
+        present = list(pool.map(lambda md5: _exists(odb, md5), md5s))
+    absent = [md5 for md5, here in zip(md5s, present) if not here]
+    if absent:
+        return f"the DVC remote lacks {len(absent)} of the output's files (first: {absent[0]})"
+    return None
+
+
+def _exists(odb: Any, oid: str) -> bool:
+    try:
+        return bool(odb.exists(oid))
+    except Exception:  # a refused or lost request: not proven there
+        return False

@@ -1,0 +1,172 @@
+"""What a node's task is sent to fetch: every object its step reads, by md5, on the DVC remote before it runs.
+
+The driver decides, for each node, which paths of the project its step reads and the md5 that
+names each one's content:
+- an upstream artifact: the md5 the lock records for its folder (for a dataset split, only that
+  file of the folder, from the folder's listing);
+- a source the spec reads from the repository (a Dataset's ``source.path``, a Model's
+  ``base.path``): each regular file inside the repository, hashed now and, when the remote does
+  not hold it yet, uploaded from a snapshot copy (a file edited while it uploads is not sent under
+  a stale name).
+
+Sources are checked against the fingerprint the plan showed: data edited after ``plan`` (or
+during ``apply``) is refused, never trained on unreviewed. An upstream object the remote lost is
+pushed again from the driver's DVC cache when it holds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler.data_hash import folder_digest
+from compiler.fingerprint import Fingerprint, data_sources
+from compiler.graph import Node
+from compiler.lockfile import Lock
+from compiler.paths import resolve_inside, walk_inside
+from compiler.project import Project
+from runners.step import NodeFailed, StepContext
+
+
+@dataclass(frozen=True)
+class TaskObjects:
+    """For one node: project path -> the md5 to fetch there, and what each is called in messages."""
+
+    objects: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+
+def _artifact_rel(store: Any, path: Path) -> tuple[str, str | None]:
+    """(the artifact folder's path relative to the project, the file inside it or None) for an input path."""
+    rel = path.relative_to(store.root).as_posix()
+    parts = rel.split("/")
+    folder = "/".join(parts[:4])  # artifacts/<kind>/<name>/<step>
+    return folder, ("/".join(parts[4:]) or None)
+
+
+def upstream_objects(ctx: StepContext, lock: Lock, store: Any) -> TaskObjects:
+    """The lock's md5 of every artifact ``ctx`` reads (``ctx`` built on the driver's root)."""
+    from runners.verified_read import listed_md5, read_object
+
+    recorded = {rel: md5 for entry in lock.nodes.values() for rel, md5 in entry.outputs.items() if isinstance(md5, str)}
+    objects, names = {}, {}
+    for reference, path in ctx.inputs.items():
+        folder, inner = _artifact_rel(store, path)
+        md5 = recorded.get(folder)
+        if md5 is None:
+            raise NodeFailed(f"{ctx.node}: its input {reference} ({folder}) is not in llmops.lock",
+                             "this is a bug in apply: report it", retryable=False)
+        if inner is None:
+            objects[folder], names[folder] = md5, reference
+            continue
+        listing = read_object(store, md5)
+        file_md5 = listed_md5(listing, inner) if listing is not None else None
+        if file_md5 is None:
+            raise NodeFailed(f"{ctx.node}: its input {reference} ({folder}/{inner}) is not in the artifact {md5}",
+                             "run `llmops pull`, or re-apply the node that produces it", retryable=False)
+        objects[f"{folder}/{inner}"], names[f"{folder}/{inner}"] = file_md5, reference
+    _ensure_on_remote(store, objects, names)
+    return TaskObjects(objects, names)
+
+
+def _ensure_on_remote(store: Any, objects: dict[str, str], names: dict[str, str]) -> None:
+    """Push from the driver's DVC cache any upstream object the remote no longer holds (a lost or pruned object)."""
+    remote = store.remote()
+    cache = store.repo.cache.local
+    for rel, oid in objects.items():
+        if remote.exists(oid):
+            continue
+        if not cache.exists(oid):
+            raise NodeFailed(f"neither the DVC remote nor this machine's DVC cache holds {oid} ({names[rel]})",
+                             "re-apply the node that produces it (`llmops plan` shows it), or push it from a machine "
+                             "that has it (`dvc push`)", retryable=False)
+        from dvc_data.hashfile.hash_info import HashInfo
+        from dvc_data.hashfile.transfer import transfer
+
+        transfer(cache, remote, {HashInfo("md5", oid)}, shallow=False)
+
+
+def staged_sources(project: Project, node: Node, store: Any, fingerprint: Fingerprint) -> TaskObjects:
+    """Stage on the remote every source file ``node`` reads; refused when one is not what the plan fingerprinted."""
+    root = project.root.resolve()
+    objects, names = {}, {}
+    for written in data_sources(project, node):
+        target = resolve_inside(root, written)
+        if target is None or not os.path.lexists(target):
+            continue  # the step says what is missing, with its own hint (a DVC-tracked file not pulled)
+        if target.is_dir():
+            files, refused = walk_inside(root, target)
+            if refused:
+                continue  # the step refuses the folder with the entry's own reason
+        else:
+            files = [target]
+        pairs = []
+        for file in files:
+            rel = file.relative_to(root).as_posix()
+            md5 = _stage_file(store, root, file, node.id)
+            objects[rel], names[rel] = md5, f"{written} ({rel})"
+            pairs.append((file.relative_to(target).as_posix() if target.is_dir() else rel, md5))
+        planned = fingerprint.data.get(written)
+        if written in fingerprint.data and planned not in _digests(pairs, target.is_dir()):
+            raise NodeFailed(f"{node.id}: {written} changed since the plan was made (its content is not what the plan "
+                             "fingerprinted)", "plan again (llmops plan -o plan.json), review it, and apply that plan",
+                             retryable=False)
+    return TaskObjects(objects, names)
+
+
+def _digests(pairs: list[tuple[str, str]], is_folder: bool) -> set[str]:
+    """The hashes a plan may have fingerprinted this content as: llmops' own, or the md5 a ``.dvc`` file records."""
+    if not is_folder:
+        return {pairs[0][1]} if pairs else set()
+    from dvc_data.hashfile.hash_info import HashInfo
+    from dvc_data.hashfile.meta import Meta
+    from dvc_data.hashfile.tree import Tree
+
+    tree = Tree()
+    for rel, md5 in pairs:
+        tree.add(tuple(rel.split("/")), Meta(), HashInfo("md5", md5))
+    tree.digest()
+    return {folder_digest(pairs), tree.hash_info.value}
+
+
+def _stage_file(store: Any, root: Path, file: Path, node: str) -> str:
+    """The md5 of a source file, uploaded to the remote unless it holds it: a snapshot copy is hashed and sent."""
+    from compiler.data_hash import md5_file
+    from compiler.safe_read import ReadRefused, open_regular
+    from runners.objects import push_file
+
+    try:
+        md5 = md5_file(file, root)
+        remote = store.remote()
+        if remote.exists(md5):
+            return md5
+        snapshot = store.scratch() / f"stage-{md5}-{os.getpid()}"
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with open_regular(file, None, root) as src, open(snapshot, "wb") as dst:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    digest.update(block)
+                    dst.write(block)
+            if digest.hexdigest() != md5:
+                raise NodeFailed(f"{node}: {file.relative_to(root)} changed while apply read it",
+                                 "let the writer finish, then apply again", retryable=False)
+            push_file(remote, snapshot, md5)
+        finally:
+            snapshot.unlink(missing_ok=True)
+    except (OSError, ReadRefused) as exc:
+        raise NodeFailed(f"{node}: cannot stage {file.relative_to(root)} on the DVC remote: {exc}",
+                         "data is read only from regular files inside the repository; check the remote") from None
+    return md5
+
+
+def rebased(ctx: StepContext, root: Path, out: Path) -> StepContext:
+    """``ctx`` with its root, output folder and inputs moved from the driver's project to ``root`` (a worker's scratch)."""
+    from dataclasses import replace
+
+    old = ctx.root
+    inputs = {key: root / path.relative_to(old) for key, path in ctx.inputs.items()}
+    return replace(ctx, root=root, out=out, inputs=inputs)
+
