@@ -83,7 +83,7 @@ def unverified_artifacts(specs: Path) -> list[str]:
 
 
 def remote_object(remote: Path, md5: str) -> Path:
-    """Where a folder remote keeps the object ``md5`` (DVC 3: files/md5/xx/rest)."""
+    """Where a folder remote keeps the object ``md5`` (DVC 3: files/md5/xx/rest, a folder's ending in .dir)."""
     return remote / "files" / "md5" / md5[:2] / md5[2:]
 
 

@@ -1,10 +1,11 @@
 """A real 3-node Ray cluster on this machine whose workers do not share the driver's disk.
 
 The head (0 CPUs) is the project's own kind of head (runners/local_head.py: every listener
-on 127.0.0.1, a private temp dir, token auth). Each of the two worker nodes is ``ray start
---address=HEAD --num-cpus=2 --block`` inside a mount namespace of its own, where an empty
-tmpfs covers every ``hidden`` folder (the projects, and so their DVC caches): what the driver
-writes there, a worker never sees, as on a cluster of several machines. Folders outside
+on 127.0.0.1, a private temp dir, token auth); each of the two worker nodes is ``ray start
+--address=HEAD --num-cpus=2 --block``. Every node runs inside a mount namespace of its own,
+where an empty tmpfs covers every ``hidden`` folder (the projects, and so their DVC caches):
+what the driver writes there, no node sees, as on a cluster of several machines (the head
+too: a task that asks for no CPU may run there). Folders outside
 ``hidden`` (the DVC remote, standing in for object storage; the code; the venv) stay visible.
 The mounts die with the namespace, so nothing is left mounted.
 
@@ -127,12 +128,12 @@ class NsdCluster:
         """)
 
     def tasks(self) -> list[dict[str, Any]]:
-        """Every task the state API lists: name, state, node ip, the worker ("a", "b", or "head"), attempt."""
+        """Every task attempt the state API lists: task id, name, state, node ip, the worker ("a", "b", or "head"), attempt."""
         rows = self.python("""
             from ray.util.state import list_nodes, list_tasks
-            ips = {n.node_id: n.node_ip for n in list_nodes(raise_on_missing_output=False)}
-            result = [{"name": t.name, "state": t.state, "ip": ips.get(t.node_id), "attempt": t.attempt_number,
-                       "type": t.type} for t in list_tasks(limit=10000, raise_on_missing_output=False, detail=True)]
+            ips = {n.node_id: n.node_ip for n in list_nodes(address=sys.argv[1], raise_on_missing_output=False)}
+            result = [{"id": t.task_id, "name": t.name, "state": t.state, "ip": ips.get(t.node_id), "attempt": t.attempt_number,
+                       "type": t.type} for t in list_tasks(address=sys.argv[1], limit=10000, raise_on_missing_output=False, detail=True)]
         """)
         by_ip = {w.ip: name for name, w in self.workers.items()}
         for row in rows:
@@ -150,11 +151,13 @@ class NsdCluster:
         _stop_session(self.workers[name].process, grace=0.0)
 
     def stop(self) -> None:
-        """Stop the workers, then the head (their sessions only), and remove the private folder."""
+        """Stop the workers, then the head (their sessions only), and remove the private folder (kept, with Ray's
+        logs, when LLMOPS_NSD_KEEP is set)."""
         for worker in self.workers.values():
             _stop_session(worker.process)
         _stop_session(self.head)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if not os.environ.get("LLMOPS_NSD_KEEP"):
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _stop_session(process: subprocess.Popen, grace: float = 10.0) -> None:
@@ -175,8 +178,8 @@ def _stop_session(process: subprocess.Popen, grace: float = 10.0) -> None:
         pass
 
 
-def _worker_script(hidden: Sequence[Path], hosts: Path, own_checkout: Path | None, ray_args: list[str]) -> str:
-    """The shell line a worker's namespace runs: tmpfs over each hidden folder, the head's name, then exec ray."""
+def _node_script(hidden: Sequence[Path], hosts: Path, own_checkout: Path | None, ray_args: list[str]) -> str:
+    """The shell line a node's namespace runs: tmpfs over each hidden folder, the head's name, then exec ray."""
     steps = [f"mount -t tmpfs -o mode=0755 llmops-nsd {shlex.quote(str(p))}" for p in hidden]
     steps.append(f"mount --bind {shlex.quote(str(hosts))} /etc/hosts")
     if own_checkout is not None:
@@ -204,11 +207,13 @@ def start(hidden: Sequence[Path], token: Path, *, own_checkout: Path | None = No
     ports = HeadPorts(*free_ports(6))
     command = head_command(RAY, 0, ports, folder) + [f"--object-store-memory={OBJECT_STORE_BYTES}"]
     head_log = folder / "head.log"
-    with open(head_log, "wb") as log:
-        head = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True,
-                                env=head_env(base, str(token), ports))
     hosts = folder / "hosts"
     hosts.write_text(f"127.0.0.1 localhost {HEAD_NAME}\n::1 localhost\n")
+    with open(head_log, "wb") as log:  # the head is another machine too: a 0-CPU task there sees no project either
+        head = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                                 _node_script(hidden, hosts, None, command)],
+                                stdout=log, stderr=subprocess.STDOUT, cwd="/", start_new_session=True,
+                                env=head_env(base, str(token), ports))
     cluster = NsdCluster(folder, hidden, f"127.0.0.1:{ports.gcs}", f"http://127.0.0.1:{ports.dashboard}", token, head,
                          {}, extra)
     try:
@@ -227,7 +232,7 @@ def start(hidden: Sequence[Path], token: Path, *, own_checkout: Path | None = No
             with open(log_path, "wb") as log:
                 process = subprocess.Popen(
                     ["unshare", "-m", "--propagation", "private", "sh", "-c",
-                     _worker_script(hidden, hosts, own_checkout, ray_args)],
+                     _node_script(hidden, hosts, own_checkout, ray_args)],
                     stdout=log, stderr=subprocess.STDOUT, cwd="/", start_new_session=True, env=worker_env)
             cluster.workers[name] = Worker(name, ip, process, log_path)
             _wait_for(cluster, 2 + len(cluster.workers) - 1, process, log_path, timeout)  # one at a time: 2 cores
