@@ -80,7 +80,7 @@ class Store:
             return "", None
         return address.url, dict(address.options).get("endpointurl")
 
-    def _remote_failed(self, exc: BaseException, what: str, hint: str, retryable: bool = True,
+    def remote_failure(self, exc: BaseException, what: str, hint: str, retryable: bool = True,
                        logged: list[BaseException] | tuple = (), told_alone: bool = False) -> NodeFailed:
         """``exc`` as the node's failure: the remote's own problem (credentials, endpoint, bucket) when it or an error
         DVC only ``logged`` is one (after ``what``, unless ``told_alone``); redacted."""
@@ -114,7 +114,7 @@ class Store:
             except NodeFailed:
                 raise
             except Exception as exc:
-                raise self._remote_failed(exc, "DVC cannot use its remote", "check the DVC remote (`dvc remote list`)",
+                raise self.remote_failure(exc, "DVC cannot use its remote", "check the DVC remote (`dvc remote list`)",
                                           retryable=False, told_alone=True) from None
 
     def close(self) -> None:
@@ -199,7 +199,7 @@ class Store:
         except NodeFailed:
             raise
         except Exception as exc:  # DvcException and OSError alike: the node's outputs are not safe yet
-            raise self._remote_failed(exc, f"DVC could not land {rel}", "check the DVC remote (`dvc remote list`) "
+            raise self.remote_failure(exc, f"DVC could not land {rel}", "check the DVC remote (`dvc remote list`) "
                                       "and free disk space") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -238,7 +238,7 @@ class Store:
                 raise
             except Exception as exc:
                 names = ", ".join(str(f.relative_to(self.root)) for f in missing)
-                raise self._remote_failed(exc, f"DVC could not restore {names}", "run `llmops pull`, or check that the "
+                raise self.remote_failure(exc, f"DVC could not restore {names}", "run `llmops pull`, or check that the "
                                           "DVC remote holds them", retryable=False, logged=kept.errors) from None
 
     def forget(self, folder: Path) -> None:

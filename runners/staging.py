@@ -16,6 +16,7 @@ pushed again from the driver's DVC cache when it holds it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -134,15 +135,50 @@ def _digests(pairs: list[tuple[str, str]], is_folder: bool) -> set[str]:
 
 def _stage_file(store: Any, root: Path, file: Path, node: str) -> str:
     """The md5 of a source file, uploaded to the remote unless it holds it: a snapshot copy is hashed and sent."""
-    from compiler.data_hash import md5_file
-    from compiler.safe_read import ReadRefused, open_regular
     from runners.objects import push_file
 
+    rel = file.relative_to(root).as_posix()
+    md5 = _read(node, rel, lambda: _md5(root, file))
+    snapshot = store.scratch() / f"stage-{os.getpid()}-{md5}"
     try:
-        md5 = md5_file(file, root)
         remote = store.remote()
         if remote.exists(md5):
             return md5
+        if _read(node, rel, lambda: _md5(root, file, snapshot)) != md5:
+            raise NodeFailed(f"{node}: {rel} changed while apply read it", "let the writer finish, then apply again",
+                             retryable=False)
+        push_file(remote, snapshot, md5)
+    except NodeFailed:
+        raise
+    except Exception as exc:  # the remote's refusal, an unreachable endpoint: told as every remote problem is
+        raise store.remote_failure(exc, f"{node}: cannot stage {rel} on the DVC remote",
+                                   "check the DVC remote (`dvc remote list`) and its credentials") from None
+    finally:
+        snapshot.unlink(missing_ok=True)
+    return md5
+
+
+def _md5(root: Path, file: Path, copy: Path | None = None) -> str:
+    """The md5 of a regular file inside ``root`` (compiler/safe_read.py), written to ``copy`` as it is read."""
+    from compiler.safe_read import open_regular
+
+    digest = hashlib.md5(usedforsecurity=False)
+    with open_regular(file, None, root) as src, (open(copy, "wb") if copy else contextlib.nullcontext()) as dst:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            digest.update(block)
+            if dst is not None:
+                dst.write(block)
+    return digest.hexdigest()
+
+
+def _read(node: str, rel: str, read: Any) -> str:
+    from compiler.safe_read import ReadRefused
+
+    try:
+        return read()
+    except (OSError, ReadRefused) as exc:
+        raise NodeFailed(f"{node}: cannot read {rel}: {exc}", "data is read only from regular files inside the "
+                         "repository", retryable=False) from None
         snapshot = store.scratch() / f"stage-{md5}-{os.getpid()}"
         digest = hashlib.md5(usedforsecurity=False)
         try:

@@ -132,7 +132,11 @@ def test_apply_pushes_exactly_the_objects_the_lock_pins(applied, s3):
             body = stored[f"{entry['md5'][:2]}/{entry['md5'][2:]}"]
             assert hashlib.md5(body).hexdigest() == entry["md5"] and body == local[entry["relpath"]]
             expected.add(entry["md5"])
-    assert {name.replace("/", "", 1) for name in stored} == expected, "nothing else in the project's prefix"
+    nodes = json.loads((specs / "llmops.lock").read_text())["nodes"]
+    staged = {md5 for entry in nodes.values() for md5 in (entry.get("data") or {}).values() if md5}
+    assert staged and all(stored[f"{md5[:2]}/{md5[2:]}"] == (specs / "data/t.jsonl").read_bytes() for md5 in staged)
+    assert {name.replace("/", "", 1) for name in stored} == expected | staged, \
+        "nothing else in the project's prefix than the artifacts and the source data staged for the workers"
 
 
 def test_a_fresh_clone_pulls_every_artifact_byte_for_byte(applied, tmp_path):
@@ -227,7 +231,9 @@ def test_a_remote_that_cannot_be_used_is_told_before_any_node_runs(s3, tmp_path,
 
 
 def test_a_bucket_that_refuses_writes_fails_the_node_with_the_refusal(applied, s3, tmp_path):
-    """Credentials that may list but not write pass the preflight; the push is refused, and said so; nothing lands."""
+    """Credentials that may list but not write pass the preflight; the driver's staging of the source data is
+    refused, and said so; that node lands nothing. (The cluster's workers hold the writer's keys in their own
+    environment: what they push, and only that, lands.)"""
     from runners.cluster import recorded_local
 
     cluster = recorded_local(applied["repo"] / "specs")
@@ -237,11 +243,12 @@ def test_a_bucket_that_refuses_writes_fails_the_node_with_the_refusal(applied, s
     done = llmops("apply", "specs", "--yes", "--address", cluster.address, cwd=repo, env={**env, **cluster.env()})
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
-    assert "DVC could not version artifacts/" in out and "refused the credentials" in out, out
-    assert "hint:" in out and "Traceback" not in out and READER_SECRET not in out
-    assert not (repo / "specs" / "artifacts" / "prompt" / "classify" / "prompt.dvc").exists()
-    lock = repo / "specs" / "llmops.lock"
-    assert not lock.exists() or not lock_outputs(repo / "specs"), "no entry names an object the remote does not hold"
+    assert "Dataset/tickets:prepare: cannot stage data/t.jsonl on the DVC remote" in out, out
+    assert "refused the credentials" in out and "hint:" in out and "Traceback" not in out and READER_SECRET not in out
+    assert not (repo / "specs" / "artifacts" / "dataset" / "tickets" / "prepare.dvc").exists()
+    stored = s3.objects(f"{BUCKET}/readonly/files/md5")
+    for md5 in lock_outputs(repo / "specs").values():
+        assert f"{md5[:2]}/{md5[2:]}" in stored, "no entry names an object the remote does not hold"
 
 
 WORKER = """
