@@ -160,6 +160,21 @@ class NsdCluster:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
+    def leftovers(self) -> list[str]:
+        """What of this cluster is still there: a live process of its sessions, a mount of a hidden folder that a
+        process anywhere still sees (empty once ``stop`` returns)."""
+        sessions = [self.head.pid, *(w.process.pid for w in self.workers.values())]
+        found = [f"process {pid} of session {sid}" for sid in sessions for pid in session_members(sid)]
+        hidden = {str(p) for p in self.hidden}
+        for mountinfo in Path("/proc").glob("[0-9]*/mountinfo"):
+            try:
+                points = {line.split()[4] for line in mountinfo.read_text().splitlines()}
+            except (OSError, IndexError):
+                continue  # it exited since
+            found += [f"{point} mounted for process {mountinfo.parent.name}" for point in sorted(points & hidden)]
+        return found
+
+
 def _stop_session(process: subprocess.Popen, grace: float = 10.0) -> None:
     """SIGTERM the session ``process`` leads (every process Ray started under it), then SIGKILL what is left."""
     sid = process.pid

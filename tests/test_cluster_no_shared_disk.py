@@ -41,6 +41,7 @@ def cluster(work, ray_test_token):
     started = nsd_cluster.start([work], ray_test_token)
     yield started
     started.stop()
+    assert started.leftovers() == [], "the cluster left something behind"
 
 
 def test_every_node_sees_an_empty_project_folder_and_the_remote(cluster, work, remote):
@@ -71,6 +72,8 @@ def test_every_node_sees_an_empty_project_folder_and_the_remote(cluster, work, r
     namespaces = {look["namespace"] for look in seen}
     assert len(namespaces) == 3 and os.readlink("/proc/self/ns/mnt") not in namespaces, "a mount namespace each"
     assert data.exists() and not os.path.ismount(work), "the driver's own view is untouched"
+    mounted = [item for item in cluster.leftovers() if item.startswith(f"{work} mounted")]
+    assert len(mounted) >= 3, "each node's namespace holds its tmpfs (what teardown checks is gone)"
 
 
 @pytest.fixture(scope="module")

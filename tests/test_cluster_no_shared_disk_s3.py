@@ -56,6 +56,7 @@ def setup(s3, tmp_path_factory, ray_test_token):
     cluster = nsd_cluster.start([work], ray_test_token, own_checkout=outside / "checkout", env=env)
     yield {"cluster": cluster, "repo": repo, "specs": specs}
     cluster.stop()
+    assert cluster.leftovers() == [], "the cluster left something behind"
 
 
 @pytest.fixture(scope="module")
