@@ -12,7 +12,9 @@ The mounts die with the namespace, so nothing is left mounted.
 Addresses. ``ray start --address`` turns ``127.0.0.1`` into the machine's address (its
 single-machine mode, which would keep it, refuses to join a cluster), so each worker sees the
 head as ``llmops-nsd-head``, a name its namespace's own ``/etc/hosts`` (a bind mount) maps to
-127.0.0.1. The workers are at 127.0.0.2 and 127.0.0.3 (loopback: nothing leaves the machine).
+127.0.0.1. The workers are at 127.0.0.2 and 127.0.0.3 (loopback: nothing leaves the machine);
+outside the single-machine mode Ray binds a few of a worker's servers (raylet, object manager,
+agent gRPC) on every interface, behind the cluster's token, as on any multi-node cluster.
 
 Layouts: a worker's tmpfs is empty, or (``own_checkout``) holds a copy of a folder of
 committed files, as a worker with its own git clone. ``env`` (AWS credentials for an S3
@@ -70,7 +72,7 @@ class Worker:
 @dataclass
 class NsdCluster:
     folder: Path                 # the cluster's private folder: Ray's temp dir, logs, the workers' hosts file
-    hidden: tuple[Path, ...]     # empty (or own-checkout) tmpfs on every worker
+    hidden: tuple[Path, ...]     # an empty tmpfs on every node (a worker's first: its own checkout, if any)
     address: str                 # the GCS, as the driver reaches it
     dashboard_url: str
     token: Path
@@ -250,7 +252,7 @@ def start(hidden: Sequence[Path], token: Path, *, own_checkout: Path | None = No
                      _node_script(hidden, hosts, own_checkout, ray_args)],
                     stdout=log, stderr=subprocess.STDOUT, cwd="/", start_new_session=True, env=worker_env)
             cluster.workers[name] = Worker(name, ip, process, log_path)
-            _wait_for(cluster, 2 + len(cluster.workers) - 1, process, log_path, timeout)  # one at a time: 2 cores
+            _wait_for(cluster, 1 + len(cluster.workers), process, log_path, timeout)  # one at a time: 2 cores
     except BaseException:
         cluster.stop()
         raise
