@@ -182,7 +182,7 @@ class Applier:
             finished: list[tuple[str, Outcome]] = []
             for ref, outcomes in self.executor.wait(1.0):
                 shared.discard(ref)
-                finished += list(zip(self._members.pop(ref), outcomes))
+                finished += list(zip(self._members.pop(ref), outcomes, strict=True))
             self._collect(finished)
 
     def _send(self, group: list[str]) -> Any:
@@ -222,10 +222,19 @@ class Applier:
                            resources.num_cpus, resources.num_gpus, resources.workers)
         if node.step == "evaluate":  # metrics.json names the model it evaluated (runners/deploy_gates.py)
             ctx.extra["evaluated_model"] = model_binding(self.project, self.graph, self.prints, self.lock, self.store, nid)
-        upstream = upstream_objects(ctx, self.lock, self.store)
+        upstream = upstream_objects(ctx, self._recorded(), self.store)
         sources = staged_sources(self.project, node, self.store, self.prints[nid])
         return Job(STEPS[node.step].module, ctx, self._address(), {**sources.objects, **upstream.objects},
                    {**sources.names, **upstream.names})
+
+    def _recorded(self) -> dict[str, str]:
+        """Every artifact folder the lock pins -> its md5 (rebuilt only when the lock was written since)."""
+        lock = self.lock
+        if getattr(self, "_recorded_for", None) is not lock:
+            self._recorded_for = lock
+            self._recorded_md5s = {rel: md5 for entry in lock.nodes.values() for rel, md5 in entry.outputs.items()
+                                   if isinstance(md5, str)}
+        return self._recorded_md5s
 
     def _address(self) -> Any:
         if not hasattr(self, "_remote_address"):
@@ -305,7 +314,7 @@ class Applier:
             ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, 0)
             previous = self.lock.nodes.get(nid)
             result = deploy(ctx, self.cluster, (previous.outputs.get("serve") if previous else None))
-            manifest = push_folder(self._address(), tmp, nid)
+            manifest = push_folder(self.store.remote(), tmp, nid)
         except NodeFailed as exc:
             self.schedule.settle_failed(nid)
             self._failed(nid, exc)

@@ -10,7 +10,6 @@ layer), and the lock pins the folder's DVC md5.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess

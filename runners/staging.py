@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,6 @@ from typing import Any
 from compiler.data_hash import folder_digest
 from compiler.fingerprint import Fingerprint, data_sources
 from compiler.graph import Node
-from compiler.lockfile import Lock
 from compiler.paths import resolve_inside, walk_inside
 from compiler.project import Project
 from runners.step import NodeFailed, StepContext
@@ -48,11 +48,11 @@ def _artifact_rel(store: Any, path: Path) -> tuple[str, str | None]:
     return folder, ("/".join(parts[4:]) or None)
 
 
-def upstream_objects(ctx: StepContext, lock: Lock, store: Any) -> TaskObjects:
-    """The lock's md5 of every artifact ``ctx`` reads (``ctx`` built on the driver's root)."""
+def upstream_objects(ctx: StepContext, recorded: Mapping[str, str], store: Any) -> TaskObjects:
+    """The md5 of every artifact ``ctx`` reads (``ctx`` built on the driver's root), from ``recorded``: each artifact
+    folder the lock pins -> its md5."""
     from runners.verified_read import listed_md5, read_object
 
-    recorded = {rel: md5 for entry in lock.nodes.values() for rel, md5 in entry.outputs.items() if isinstance(md5, str)}
     objects, names = {}, {}
     for reference, path in ctx.inputs.items():
         folder, inner = _artifact_rel(store, path)
@@ -179,23 +179,6 @@ def _read(node: str, rel: str, read: Any) -> str:
     except (OSError, ReadRefused) as exc:
         raise NodeFailed(f"{node}: cannot read {rel}: {exc}", "data is read only from regular files inside the "
                          "repository", retryable=False) from None
-        snapshot = store.scratch() / f"stage-{md5}-{os.getpid()}"
-        digest = hashlib.md5(usedforsecurity=False)
-        try:
-            with open_regular(file, None, root) as src, open(snapshot, "wb") as dst:
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    digest.update(block)
-                    dst.write(block)
-            if digest.hexdigest() != md5:
-                raise NodeFailed(f"{node}: {file.relative_to(root)} changed while apply read it",
-                                 "let the writer finish, then apply again", retryable=False)
-            push_file(remote, snapshot, md5)
-        finally:
-            snapshot.unlink(missing_ok=True)
-    except (OSError, ReadRefused) as exc:
-        raise NodeFailed(f"{node}: cannot stage {file.relative_to(root)} on the DVC remote: {exc}",
-                         "data is read only from regular files inside the repository; check the remote") from None
-    return md5
 
 
 def rebased(ctx: StepContext, root: Path, out: Path) -> StepContext:
