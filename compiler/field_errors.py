@@ -24,6 +24,7 @@ _CODES = {
     "llmops_unknown_metric": "E105", "llmops_ref_syntax": "E106", "llmops_ref_type": "E106", "llmops_ref_output": "E106",
     "llmops_ref_kind": "E202", "llmops_one_of": "E107", "llmops_conflict": "E107", "llmops_missing": "E101",
     "llmops_range": "E103", "llmops_metric_domain": "E103", "llmops_split_empty": "E101",
+    "llmops_baseline_metric": "E105",
 }
 
 
@@ -123,8 +124,9 @@ def field_diagnostics(doc: ParsedDoc, model: type[BaseModel], errors: list[dict[
             continue
         seen.add((loc, kind))
         at = "value"
-        if ctx.get("field"):  # a check across fields names the one to point at
-            loc = (*loc, ctx["field"])
+        if ctx.get("field"):  # a check across fields names the one to point at (a key, or a path of keys)
+            field = ctx["field"]
+            loc = (*loc, *field) if isinstance(field, tuple | list) else (*loc, field)
         if loc == ("metadata", "name") and kind.startswith("string_"):
             code = "E022"
             message = (f"metadata.name is {len(value)} characters long; names have at most 63"

@@ -82,8 +82,9 @@ def decide_gate(spec: Any, evaluation: dict[str, Any], baseline: dict[str, Any] 
     """Pure: the verdict of EvalGate ``spec`` on ``evaluation`` (metrics.json of its evaluate step).
 
     ``baseline`` is the metrics.json the deployed model earned on this gate, when the spec
-    names a baseline deployment that runs; each gated metric may then fall at most
-    ``max_regression`` below it (above it, for lower-is-better metrics such as latency).
+    names a baseline deployment that runs; each metric the baseline compares (``baseline.metrics``,
+    else every gated one) may then fall at most ``max_regression`` below it (above it, for
+    lower-is-better metrics such as latency).
     """
     n = int(evaluation.get("n", 0))
     metrics: dict[str, float] = evaluation.get("metrics", {})
@@ -117,7 +118,8 @@ def decide_gate(spec: Any, evaluation: dict[str, Any], baseline: dict[str, Any] 
 def _baseline_checks(spec: Any, metrics: dict[str, float], deployed: dict[str, float]) -> list[Check]:
     allowed = spec.baseline.max_regression
     checks = []
-    for name in dict.fromkeys(t.metric for t in spec.metrics if t.slice_by is None):
+    compared = spec.baseline.metrics or dict.fromkeys(t.metric for t in spec.metrics if t.slice_by is None)
+    for name in compared:
         old, new = deployed.get(name), metrics.get(name)
         if old is None:
             continue  # the deployed model was never measured on it: nothing to regress from

@@ -73,6 +73,10 @@ def _num(value: float | None) -> str:
 class Baseline(Strict):
     deployment: ref_to("Deployment")
     max_regression: float = Field(0.0, ge=0, description="How far below the deployed model's metric the candidate may fall.")
+    metrics: list[NonEmptyStr] | None = Field(
+        default=None, min_length=1,
+        description="The gated metrics compared with the deployed model's; all of them when unset. Leave out timings "
+                    "(latency_p95_ms) to keep a noisy measurement from blocking a retrain: their own max still holds.")
 
 
 class EvalGateSpec(SpecBase):
@@ -85,6 +89,17 @@ class EvalGateSpec(SpecBase):
     batch_size: int = Field(32, ge=1, le=65536)
     on_fail: Literal["block", "warn"] = "block"
     resources: Resources = Field(default_factory=Resources, description="What the evaluate task asks Ray for.")
+
+    @model_validator(mode="after")
+    def _baseline_metrics_are_gated(self) -> EvalGateSpec:
+        gated = sorted(dict.fromkeys(t.metric for t in self.metrics if t.slice_by is None))
+        for i, name in enumerate(self.baseline.metrics or () if self.baseline else ()):
+            if name not in gated:
+                raise PydanticCustomError(
+                    "llmops_baseline_metric", "baseline.metrics names '{metric}', which no threshold gates on the whole dataset",
+                    {"metric": name, "field": ("baseline", "metrics", i),
+                     "hint": f"name one of: {', '.join(gated)}" if gated else "gate a metric without slice_by first"})
+        return self
 
     def references(self) -> list[tuple[RefPath, Ref]]:
         refs: list[tuple[RefPath, Ref]] = [(("model",), self.model), (("dataset",), self.dataset)]

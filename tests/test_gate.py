@@ -72,6 +72,27 @@ def test_regression_against_the_deployed_baseline():
     assert decide_gate(spec, evaluation(accuracy=0.6, latency_p95_ms=150), None).passed  # nothing deployed yet
 
 
+def test_a_baseline_compares_only_the_metrics_it_names():
+    metrics = [{"metric": "accuracy", "min": 0.5}, {"metric": "latency_p95_ms", "max": 1000}]
+    spec = gate(metrics=metrics, baseline={"deployment": "Deployment/prod", "max_regression": 0.01,
+                                           "metrics": ["accuracy"]})
+    deployed = {"metrics": {"accuracy": 0.90, "latency_p95_ms": 100}}
+    slower = decide_gate(spec, evaluation(accuracy=0.90, latency_p95_ms=180), deployed)
+    assert slower.passed, "latency is held by its own max only"
+    assert [c.metric for c in slower.checks if "baseline" in c.bound] == ["accuracy"]
+    assert not decide_gate(spec, evaluation(accuracy=0.88, latency_p95_ms=100), deployed).passed
+    assert not decide_gate(spec, evaluation(accuracy=0.90, latency_p95_ms=1001), deployed).passed
+
+
+def test_a_baseline_may_name_only_metrics_the_gate_measures_on_the_whole_set():
+    from pydantic import ValidationError
+
+    sliced = {"metric": "f1_macro", "slice_by": "language", "min": 0.5}
+    with pytest.raises(ValidationError, match="baseline.metrics names 'f1_macro', which no threshold gates"):
+        gate(metrics=[{"metric": "accuracy", "min": 0.5}, sliced],
+             baseline={"deployment": "Deployment/prod", "metrics": ["f1_macro"]})
+
+
 def test_nan_never_passes():
     assert not decide_gate(gate(), evaluation(accuracy=math.nan)).passed
 
