@@ -331,9 +331,8 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path, cluster: Any) ->
 
 CAUSES = [  # (label, file suffix, function): cumulative time of each in the driver, from the profile
     ("Applier.run, all of it", "runners/apply.py", "run"),
-    ("landing per node (Store.land)", "runners/dvc_store.py", "land"),
-    ("  of which checking the remote holds the outputs (landing_problem)", "runners/objects.py", "landing_problem"),
-    ("  of which fetching the outputs from the remote (fetch_many)", "runners/objects.py", "fetch_many"),
+    ("landing per batch of nodes (Store.land_many)", "runners/dvc_store.py", "land_many"),
+    ("  of which fetching the outputs from the remote (fetch_folders)", "runners/objects.py", "fetch_folders"),
     ("  of which hashing into the cache, relinking (commit_to_cache)", "runners/dvc_commit.py", "commit_to_cache"),
     ("  of which .dvc files and .gitignore (write_dvc_file)", "runners/dvc_commit.py", "write_dvc_file"),
     ("lock rewrite per batch (LockWriter.record)", "runners/state.py", "record"),

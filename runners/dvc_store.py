@@ -153,56 +153,82 @@ class Store:
                              "remove .llmops if it is a symlink or a file; llmops recreates it") from None
 
     def land(self, final: Path, manifest: object) -> str:
-        """Bring a folder a task pushed (its ``Manifest``) from the remote into the DVC cache and the workspace.
+        """Land one folder a task pushed (``land_many`` of one); returns its md5, raises NodeFailed."""
+        (outcome,) = self.land_many({"": (final, manifest)}).values()
+        if isinstance(outcome, NodeFailed):
+            raise outcome
+        return outcome
 
-        Landed only when the remote holds every object the manifest names and the fetched folder hashes
-        to the manifest's md5, size and file count; then it replaces ``final`` in one rename and gets
-        its ``.dvc`` file, as ``dvc pull`` after ``dvc add`` + ``dvc push`` would leave it. Returns its md5.
+    def land_many(self, items: dict[str, tuple[Path, object]]) -> dict[str, str | NodeFailed]:
+        """Bring folders tasks pushed (``key -> (final, Manifest)``) from the remote into the DVC cache and the workspace.
+
+        A folder is landed only when the remote holds every object its manifest names and the fetched
+        folder hashes to the manifest's md5, size and file count; then it replaces ``final`` in one rename
+        and gets its ``.dvc`` file, as ``dvc pull`` after ``dvc add`` + ``dvc push`` would leave it. Per key:
+        its md5, or why it was not landed (the others land). The folders of a batch are fetched in one pool
+        and their links recorded in one write of DVC's state, not one of each per folder.
         """
         from dataclasses import replace
 
         from compiler.paths import is_real_inside
         from runners.dvc_commit import LinkLog, commit_to_cache, write_dvc_file
-        from runners.objects import fetch_many, landing_problem
+        from runners.objects import fetch_folders
 
-        rel = self._rel(final)
-        remote = self.remote()
-        problem = landing_problem(remote, manifest)
-        if problem is not None:
-            raise NodeFailed(f"{rel} was not landed: {problem}", "the task's outputs did not reach the DVC remote "
-                             "intact; rerun apply (the node runs again)")
-        if not is_real_inside(self.root, final):  # artifacts/ or a folder of it is a link elsewhere
-            raise NodeFailed(f"{rel} is not a folder of the repository (a symlink on the way leads elsewhere)",
-                             "remove the symlink: llmops writes artifacts only inside the repository", retryable=False)
-        tmp = self.scratch() / f"land-{manifest.oid.removesuffix('.dir')}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
+        results: dict[str, str | NodeFailed] = {}
+        fetching: dict[str, tuple[object, Path]] = {}
+        for key, (final, manifest) in items.items():
+            if not is_real_inside(self.root, final):  # artifacts/ or a folder of it is a link elsewhere
+                results[key] = NodeFailed(f"{self._rel(final)} is not a folder of the repository (a symlink on the way "
+                                          "leads elsewhere)", "remove the symlink: llmops writes artifacts only inside "
+                                          "the repository", retryable=False)
+                continue
+            tmp = self.scratch() / f"land-{manifest.oid.removesuffix('.dir')}-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            fetching[key] = (manifest, tmp)
+        names = {key: self._rel(items[key][0]) for key in fetching}
+        remote = self.remote()  # under _LOCK itself: not within the block below
         try:
             with _LOCK:
-                fetch_many(remote, {tmp.name: manifest.oid}, tmp.parent, {tmp.name: rel}, verify=False)
+                fetched = fetch_folders(remote, fetching, names)
                 with self.repo.lock:
                     links = LinkLog(self.repo.state)
-                    committed = commit_to_cache(self.repo, tmp, links)
-                    if (committed.md5, committed.nfiles, committed.size) != (manifest.oid, manifest.nfiles, manifest.size):
-                        raise NodeFailed(f"{rel} was not landed: what the remote holds ({committed.md5}, {committed.nfiles} "
-                                         f"files) is not what the task reported ({manifest.oid}, {manifest.nfiles} files)",
-                                         "rerun apply (the node runs again)")
-                    final.parent.mkdir(parents=True, exist_ok=True)
-                    if final.is_symlink() or final.is_file():
-                        final.unlink()
-                    elif final.exists():
-                        shutil.rmtree(final)
-                    tmp.rename(final)
-                    links.moved(tmp, final)
-                    links.save()  # dvc checkout knows the folder as a link it made, as after dvc add
-                    write_dvc_file(self.repo, replace(committed, folder=final))
+                    for key, got in fetched.items():
+                        if isinstance(got, NodeFailed):
+                            results[key] = NodeFailed(f"{names[key]} was not landed: {got.message}", "the task's outputs "
+                                                      "did not reach the DVC remote intact; rerun apply (the node runs again)")
+                            continue
+                        (manifest, tmp), final = fetching[key], items[key][0]
+                        results[key] = self._commit(tmp, final, manifest, names[key], links, commit_to_cache)
+                        if not isinstance(results[key], NodeFailed):
+                            write_dvc_file(self.repo, replace(results[key], folder=final))
+                            results[key] = results[key].md5
+                    links.save()  # dvc checkout knows each folder as a link it made, as after dvc add
         except NodeFailed:
             raise
-        except Exception as exc:  # DvcException and OSError alike: the node's outputs are not safe yet
-            raise self.remote_failure(exc, f"DVC could not land {rel}", "check the DVC remote (`dvc remote list`) "
-                                      "and free disk space") from None
+        except Exception as exc:  # DvcException and OSError alike: the nodes' outputs are not safe yet
+            failed = self.remote_failure(exc, f"DVC could not land {', '.join(names.values())}",
+                                         "check the DVC remote (`dvc remote list`) and free disk space")
+            results.update({key: failed for key in fetching if not isinstance(results.get(key), str)})
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return committed.md5
+            for _, tmp in fetching.values():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return results
+
+    def _commit(self, tmp: Path, final: Path, manifest: object, rel: str, links: object, commit_to_cache) -> object:
+        """Hash a fetched folder into the cache and rename it into place: its Committed, or why it does not match."""
+        committed = commit_to_cache(self.repo, tmp, links)
+        if (committed.md5, committed.nfiles, committed.size) != (manifest.oid, manifest.nfiles, manifest.size):
+            return NodeFailed(f"{rel} was not landed: what the remote holds ({committed.md5}, {committed.nfiles} "
+                              f"files) is not what the task reported ({manifest.oid}, {manifest.nfiles} files)",
+                              "rerun apply (the node runs again)")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.is_symlink() or final.is_file():
+            final.unlink()
+        elif final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+        links.moved(tmp, final)
+        return committed
 
     def _rel(self, folder: Path) -> str:
         return str(folder.relative_to(self.root))

@@ -7,7 +7,7 @@ from the DVC remote into the worker's own scratch folder, every byte checked aga
 The step writes its outputs there; ``push_folder`` hashes them as ``dvc add`` does (DVC's own
 ``build``), sends them to the remote (a tree's files before its ``.dir`` listing, so a listing
 on the remote never names a file that is not there) and returns a ``Manifest``. The driver lands
-the node only once ``landing_problem`` finds on the remote exactly what the manifest says.
+the node only from what ``fetch_folders`` brings back from the remote, hashed again as it lands.
 
 The remote is DVC's object layout (``<url>/files/md5/ab/cdef...``), so what a worker pushes is
 what ``dvc push`` would have pushed, and ``dvc pull`` in a fresh clone restores it.
@@ -167,6 +167,64 @@ def fetch_many(address: RemoteAddress | Any, objects: dict[str, str], root: Path
         return sum(pool.map(lambda item: _download(odb, *item, verify=verify), files))
 
 
+def fetch_folders(address: RemoteAddress | Any, folders: dict[str, tuple[Manifest, Path]],
+                  names: dict[str, str]) -> dict[str, NodeFailed | int]:
+    """Fetch each pushed folder ``key -> (manifest, target)`` into its target, every file of all of them in one pool.
+
+    Per key: the bytes fetched, or why that folder cannot be landed (no files, a listing that does not
+    hash to its md5 or names another count of files than the manifest, an object the remote lacks); one
+    folder's failure leaves the others fetched. The files are not hashed here: the driver hashes what it
+    lands (runners/dvc_store.py), which is the check that counts. This is what lands a batch of nodes at
+    the cost of one round of the remote, where a loop of ``fetch_many`` would open a pool per folder.
+    """
+    odb = remote_of(address) if isinstance(address, RemoteAddress) else address
+    outcome: dict[str, NodeFailed | int] = {}
+    files: list[tuple[str, str, Path, str]] = []  # (key, md5, target, what)
+
+    def listing(key: str) -> list[tuple[str, str]] | NodeFailed:
+        manifest, _ = folders[key]
+        if not manifest.nfiles:
+            return NodeFailed("the output has no files", "the step wrote nothing: see its log", retryable=False)
+        try:
+            entries = listing_entries(_cat(odb, manifest.oid, f"{names[key]}'s listing"), manifest.oid)
+        except NodeFailed as exc:
+            return exc
+        except ValueError as exc:
+            return NodeFailed(str(exc), _HINT_DAMAGED, retryable=False)
+        if len(entries) != manifest.nfiles:
+            return NodeFailed(f"the remote's listing {manifest.oid} has {len(entries)} files, the task reported "
+                              f"{manifest.nfiles}", _HINT_DAMAGED, retryable=False)
+        return entries
+
+    keys = list(folders)
+    if not keys:
+        return outcome
+    with ThreadPoolExecutor(min(FETCH_THREADS, len(keys))) as pool:
+        listings = dict(zip(keys, pool.map(listing, keys)))
+        for key, entries in listings.items():
+            if isinstance(entries, NodeFailed):
+                outcome[key] = entries
+                continue
+            target = folders[key][1]
+            target.mkdir(parents=True, exist_ok=True)
+            files += [(key, md5, target / rel, f"{names[key]}/{rel}") for rel, md5 in entries]
+            outcome[key] = 0
+
+        def download(item: tuple[str, str, Path, str]) -> tuple[str, NodeFailed | int]:
+            key, md5, target, what = item
+            try:
+                return key, _download(odb, md5, target, what, verify=False)
+            except NodeFailed as exc:
+                return key, exc
+
+        for key, got in pool.map(download, files):
+            done = outcome[key]
+            if isinstance(done, NodeFailed):
+                continue  # the first failure of a folder is its reason
+            outcome[key] = got if isinstance(got, NodeFailed) else done + got
+    return outcome
+
+
 def push_file(address: RemoteAddress | Any, path: Path, md5: str | None = None) -> str:
     """Send one file to the remote under its md5 (``md5``: already computed from these very bytes); its md5."""
     from dvc_objects.fs.local import LocalFileSystem
@@ -208,33 +266,3 @@ def push_folder(address: RemoteAddress | Any, folder: Path, what: str) -> Manife
         raise NodeFailed(f"the DVC remote did not take {what}'s output" + (f": {_redacted(cause)}" if cause else ""),
                          "check the remote's free space and this worker's credentials for it (docs/remotes.md)")
     return Manifest(obj.hash_info.value, int(meta.size or 0), int(meta.nfiles))
-
-
-
-def landing_problem(address: RemoteAddress | Any, manifest: Manifest) -> str | None:
-    """Why the remote does not hold ``manifest``'s folder as it says (None: it does, every file of it)."""
-    odb = remote_of(address) if isinstance(address, RemoteAddress) else address
-    if not manifest.nfiles:
-        return "the output has no files"
-    try:
-        entries = listing_entries(_cat(odb, manifest.oid, "the output's listing"), manifest.oid)
-    except NodeFailed as exc:
-        return exc.message
-    except ValueError as exc:
-        return str(exc)
-    if len(entries) != manifest.nfiles:
-        return f"the remote's listing {manifest.oid} has {len(entries)} files, the task reported {manifest.nfiles}"
-    md5s = sorted({md5 for _, md5 in entries})
-    with ThreadPoolExecutor(min(FETCH_THREADS, len(md5s))) as pool:
-        present = list(pool.map(lambda md5: _exists(odb, md5), md5s))
-    absent = [md5 for md5, here in zip(md5s, present) if not here]
-    if absent:
-        return f"the DVC remote lacks {len(absent)} of the output's files (first: {absent[0]})"
-    return None
-
-
-def _exists(odb: Any, oid: str) -> bool:
-    try:
-        return bool(odb.exists(oid))
-    except Exception:  # a refused or lost request: not proven there
-        return False

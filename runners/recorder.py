@@ -1,8 +1,8 @@
 """What apply writes when a node lands or goes: DVC's versioned artifact, the apply log's word for it, the lock.
 
-For each node that finished together with others (one batch): its pushed folder is brought
-from the remote into the DVC cache and the workspace, checked against the task's manifest,
-and given its ``.dvc`` file (``Store.land``); then one write-ahead ``landing`` record names the
+For the nodes that finished together (one batch): their pushed folders are brought from the
+remote into the DVC cache and the workspace in one landing, each checked against its task's
+manifest and given its ``.dvc`` file (``Store.land_many``; a node's land_s is its share); then one write-ahead ``landing`` record names the
 entries about to be written (every lock entry is vouched for at every instant, even when the
 run is killed: compiler/state_trust.py), and llmops.lock is written once, atomically. A node
 whose folder cannot be landed fails with its own message; the others of the batch land.
@@ -76,17 +76,18 @@ class Recorder:
         results: dict[str, NodeFailed | float] = {}
         entries: dict[str, LockEntry] = {}
         applied_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        folders = {item.node: self.store.artifact_dir(str(self.graph.nodes[item.node].resource),
+                                                      self.graph.nodes[item.node].step) for item in batch}
+        started = time.perf_counter()
+        landed = self.store.land_many({item.node: (folders[item.node], item.manifest) for item in batch})
+        share = (time.perf_counter() - started) / max(len(batch), 1)  # one landing for the batch: each node its share
         for item in batch:
-            node, fp = self.graph.nodes[item.node], self.prints[item.node]
-            folder = self.store.artifact_dir(str(node.resource), node.step)
-            started = time.perf_counter()
-            try:
-                md5 = self.store.land(folder, item.manifest)
-            except NodeFailed as exc:
-                results[item.node] = exc
+            node, fp, md5 = self.graph.nodes[item.node], self.prints[item.node], landed[item.node]
+            if isinstance(md5, NodeFailed):
+                results[item.node] = md5
                 continue
-            results[item.node] = time.perf_counter() - started
-            outputs = {folder.relative_to(self.store.root).as_posix(): md5, **item.extra_outputs}
+            results[item.node] = share
+            outputs = {folders[item.node].relative_to(self.store.root).as_posix(): md5, **item.extra_outputs}
             entries[item.node] = LockEntry(fp.value, node.step, str(node.resource), fp.code, fp.spec, fp.inputs, fp.data,
                                            outputs, jsonable(item.result.metrics), applied_at, self.commit, self.who)
         if entries:

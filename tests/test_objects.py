@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import write_project
 
-from runners.objects import Manifest, confined, fetch, fetch_many, landing_problem, listing_entries, push_folder
+from runners.objects import Manifest, confined, fetch, fetch_folders, fetch_many, listing_entries, push_folder
 from runners.remote_odb import RemoteAddress
 from runners.step import NodeFailed
 
@@ -27,10 +27,17 @@ def pushed(tmp_path):
     return remote, push_folder(RemoteAddress(str(remote)), out, "Prompt/p:prompt")
 
 
+def landing_problem(remote: Path, manifest: Manifest, target: Path) -> str | None:
+    """Why the driver would not land ``manifest``'s folder from ``remote`` (None: it fetched every file to ``target``)."""
+    (got,) = fetch_folders(RemoteAddress(str(remote)), {"out": (manifest, target)}, {"out": "Prompt/p:prompt"}).values()
+    return got.message if isinstance(got, NodeFailed) else None
+
+
 def test_a_pushed_folder_comes_back_byte_for_byte_with_its_manifest(pushed, tmp_path):
     remote, manifest = pushed
     assert manifest.nfiles == 2 and manifest.size == 12 and manifest.oid.endswith(".dir")
-    assert landing_problem(RemoteAddress(str(remote)), manifest) is None
+    assert landing_problem(remote, manifest, tmp_path / "landed") is None
+    assert (tmp_path / "landed" / "sub" / "b.txt").read_text() == "world\n"
     assert fetch(RemoteAddress(str(remote)), manifest.oid, tmp_path / "back") == 12
     assert (tmp_path / "back" / "sub" / "b.txt").read_text() == "world\n"
     assert not list((tmp_path).glob("**/.*.part")) and not (tmp_path / ".out.objects").exists()
@@ -41,7 +48,7 @@ def test_an_output_with_no_files_is_refused(tmp_path):
     with pytest.raises(NodeFailed, match="Model/m:import produced no output files") as refused:
         push_folder(RemoteAddress(str(tmp_path / "remote")), tmp_path / "empty", "Model/m:import")
     assert refused.value.retryable is False
-    assert landing_problem(RemoteAddress(str(tmp_path / "remote")), Manifest("0" * 32 + ".dir", 0, 0)) is not None
+    assert landing_problem(tmp_path / "remote", Manifest("0" * 32 + ".dir", 0, 0), tmp_path / "t") == "the output has no files"
 
 
 def test_a_corrupted_object_on_the_remote_fails_the_fetch_naming_it(pushed, tmp_path):
@@ -55,7 +62,7 @@ def test_a_corrupted_object_on_the_remote_fails_the_fetch_naming_it(pushed, tmp_
         fetch_many(RemoteAddress(str(remote)), {"in": manifest.oid}, tmp_path / "w", {"in": "Dataset/d"})
     assert "push it again" in failed.value.hint and failed.value.retryable is False
     assert not list((tmp_path / "w").rglob("a.txt*")), "nothing that failed its check is left where the step reads"
-    assert landing_problem(RemoteAddress(str(remote)), manifest) is None  # present: Store.land's own hash refuses it
+    assert landing_problem(remote, manifest, tmp_path / "t") is None  # present: Store.land's own hash refuses it
 
 
 def test_a_deleted_object_fails_the_fetch_and_the_landing(pushed, tmp_path):
@@ -65,16 +72,26 @@ def test_a_deleted_object_fails_the_fetch_and_the_landing(pushed, tmp_path):
     object_path(remote, oid).unlink()
     with pytest.raises(NodeFailed, match=f"the DVC remote holds no object {oid}"):
         fetch(RemoteAddress(str(remote)), manifest.oid, tmp_path / "w")
-    assert landing_problem(RemoteAddress(str(remote)), manifest) == \
-        f"the DVC remote lacks 1 of the output's files (first: {oid})"
+    assert f"the DVC remote holds no object {oid}" in landing_problem(remote, manifest, tmp_path / "t1")
     object_path(remote, manifest.oid).unlink()
-    assert "holds no object" in landing_problem(RemoteAddress(str(remote)), manifest)
+    assert f"the DVC remote holds no object {manifest.oid}" in landing_problem(remote, manifest, tmp_path / "t2")
 
 
-def test_a_manifest_that_is_not_what_the_remote_holds_is_not_landed(pushed):
+def test_a_manifest_that_is_not_what_the_remote_holds_is_not_landed(pushed, tmp_path):
     remote, manifest = pushed
     lying = Manifest(manifest.oid, manifest.size, manifest.nfiles + 1)
-    assert "has 2 files, the task reported 3" in landing_problem(RemoteAddress(str(remote)), lying)
+    assert "has 2 files, the task reported 3" in landing_problem(remote, lying, tmp_path / "t")
+
+
+def test_one_broken_folder_of_a_batch_leaves_the_others_fetched(pushed, tmp_path):
+    remote, manifest = pushed
+    other = push_folder(RemoteAddress(str(remote)), write_project(tmp_path / "o", {"c.txt": "other\n"}), "Prompt/q:prompt")
+    listing = json.loads(object_path(remote, manifest.oid).read_bytes())
+    object_path(remote, listing[0]["md5"]).unlink()
+    got = fetch_folders(RemoteAddress(str(remote)), {"p": (manifest, tmp_path / "p"), "q": (other, tmp_path / "q")},
+                        {"p": "Prompt/p:prompt", "q": "Prompt/q:prompt"})
+    assert isinstance(got["p"], NodeFailed) and "holds no object" in got["p"].message
+    assert got["q"] == len("other\n") and (tmp_path / "q" / "c.txt").read_text() == "other\n"
 
 
 def test_a_listing_may_name_only_files_inside_its_folder():
