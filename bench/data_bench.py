@@ -167,7 +167,7 @@ def main() -> None:
 
     reference = next((s for n, s in sections.items() if n.startswith("(c)")), None)
     print()
-    print(f"| section | seconds | rows/s | x datasketch | precision | recall | removed | peak RSS MiB |")
+    print("| section | seconds | rows/s | x datasketch | precision | recall | removed | peak RSS MiB |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, (dropped, seconds, rss) in sections.items():
         precision, recall = precision_recall(dropped, corpus.truth)
