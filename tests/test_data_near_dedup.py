@@ -205,13 +205,15 @@ def test_the_order_of_the_blocks_changes_nothing(threshold, num_perm, k):
     assert expected == sequential_reference(texts, params)
 
 
-def test_a_rows_hashes_do_not_depend_on_its_block():
+def test_a_rows_hashes_do_not_depend_on_its_block(monkeypatch):
     params = MinHashLSH(0.9, 128, 5, *lsh_bands(0.9, 128))
     texts = planted_texts(2, 300)
     whole = hash_block(np.arange(len(texts)), texts, params)
     parts = [hash_block(ids, [texts[i] for i in ids], params) for ids in np.array_split(np.arange(len(texts)), 9)]
     assert (np.concatenate([p.signatures for p in parts]) == whole.signatures).all()
     assert (np.concatenate([p.keys for p in parts]) == whole.keys).all()
+    monkeypatch.setattr("runners.data.near_dedup._ROWS_AT_ONCE", 7)     # signatures() shingles 7 rows at a time
+    assert (hash_block(np.arange(len(texts)), texts, params).signatures == whole.signatures).all()
 
 
 def test_candidate_components_join_rows_through_shared_buckets_only():

@@ -47,6 +47,7 @@ from runners.data.table import Table, TransformReport
 _BASE = np.uint64(0x100000001B3)      # the rolling hash's multiplier (FNV's prime)
 _PAD = "\x00"
 _CHUNK_ELEMENTS = 1 << 19             # hash products computed at once (4 MiB: about an L2 cache)
+_ROWS_AT_ONCE = 8192                  # rows shingled at once: a block of a million rows needs no 4 GiB of shingles
 
 
 @dataclass(frozen=True)
@@ -99,23 +100,24 @@ def shingle_hashes(texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def signatures(texts: list[str], num_perm: int, k: int) -> np.ndarray:
-    """The (rows, num_perm) MinHash signatures of ``texts``."""
-    if not texts:
-        return np.zeros((0, num_perm), dtype=np.uint64)
-    multipliers = odd_constants("minhash", num_perm)
-    shingles, run_starts = shingle_hashes([normalize(t) for t in texts], k)
-    run_ends = np.append(run_starts[1:], len(shingles))
+    """The (rows, num_perm) MinHash signatures of ``texts``, ``_ROWS_AT_ONCE`` rows at a time (a row's
+    signature is its own: slicing only bounds the shingle arrays, which take ~40 bytes a character)."""
     out = np.empty((len(texts), num_perm), dtype=np.uint64)
+    multipliers = odd_constants("minhash", num_perm)
     budget = max(_CHUNK_ELEMENTS // num_perm, 1)    # shingles per chunk: the products stay in cache
     buffer = np.empty((num_perm, budget), dtype=np.uint64)
-    first = 0
-    while first < len(texts):
-        last = max(int(np.searchsorted(run_ends, run_starts[first] + budget, side="right")), first + 1)
-        lo, hi = int(run_starts[first]), int(run_ends[last - 1])
-        products = buffer[:, : hi - lo] if hi - lo <= budget else np.empty((num_perm, hi - lo), dtype=np.uint64)
-        np.multiply(multipliers[:, None], shingles[None, lo:hi], out=products)   # wraps mod 2**64: the hash family
-        out[first:last] = np.minimum.reduceat(products, run_starts[first:last] - lo, axis=1).T
-        first = last
+    for at in range(0, len(texts), _ROWS_AT_ONCE):
+        part = texts[at: at + _ROWS_AT_ONCE]
+        shingles, run_starts = shingle_hashes([normalize(t) for t in part], k)
+        run_ends = np.append(run_starts[1:], len(shingles))
+        first = 0
+        while first < len(part):
+            last = max(int(np.searchsorted(run_ends, run_starts[first] + budget, side="right")), first + 1)
+            lo, hi = int(run_starts[first]), int(run_ends[last - 1])
+            products = buffer[:, : hi - lo] if hi - lo <= budget else np.empty((num_perm, hi - lo), dtype=np.uint64)
+            np.multiply(multipliers[:, None], shingles[None, lo:hi], out=products)   # wraps mod 2**64: the hash family
+            out[at + first: at + last] = np.minimum.reduceat(products, run_starts[first:last] - lo, axis=1).T
+            first = last
     return out
 
 
