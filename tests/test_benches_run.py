@@ -23,6 +23,7 @@ SMALLEST = {
     "plan_bench.py": (["--sizes", "8", "--repeat", "1", "--skip-dvc"], "Targets:"),
     "policy_bench.py": (["--sizes", "8", "--repeat", "1", "--no-engines"], "0 errors"),
     "audit_bench.py": (["--commits", "5", "--repeat", "1"], "within 5x of git log"),
+    "data_bench.py": (["--quick"], "blocked == single: True"),
 }
 if os.geteuid() == 0:  # its cluster's nodes run in mount namespaces (CI runs as root); about a minute
     SMALLEST["cluster_bench.py"] = (["--quick"], "ratio dvc repro / apply")
