@@ -25,7 +25,7 @@ REPORT_VERSION = 1
 
 def read_source(ctx: StepContext, spec: DatasetSpec) -> tuple[Table, dict[str, Any]]:
     """The source rows, and how the report describes where they came from."""
-    columns = dict(spec.columns)
+    columns = spec.column_types
     if spec.source.dataset is not None:
         path = ctx.input(spec.source.dataset)
         return read_table([path], "jsonl", columns, ctx.root, repository=False), {"dataset": str(spec.source.dataset)}
@@ -63,7 +63,7 @@ def _metrics(rows_in: int, table: Table, reports: list[TransformReport], split_r
 
 def run(ctx: StepContext) -> StepResult:
     spec: DatasetSpec = ctx.spec
-    check_transforms(spec.transforms, dict(spec.columns))
+    check_transforms(spec.transforms, spec.column_types)
     _check_splits(spec)
     table, source = read_source(ctx, spec)
     rows_in = len(table)
@@ -95,7 +95,7 @@ def run(ctx: StepContext) -> StepResult:
         write_jsonl(ctx.out / f"{name}.jsonl", [table.rows[i] for i in picked])
     report = {"report_version": REPORT_VERSION, "dataset": ctx.resource, "source": source, "rows_in": rows_in,
               "transforms": [r.to_json() for r in reports], "rows_out": len(table), "splits": splits_report,
-              "columns": columns_report(table.rows, dict(spec.columns))}
+              "columns": columns_report(table.rows, spec.column_types)}
     (ctx.out / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
 
     split_rows = {name: len(picked) for name, picked in splits.items()}
