@@ -110,13 +110,9 @@ class Column(Strict):
     type: ColumnType = Field(description="string, int, float, bool, list or json (json holds anything, null too).")
     nullable: bool = Field(False, description="true if the column may hold null (in a csv source, an empty cell).")
 
-    @property
-    def allows_null(self) -> bool:
-        return self.nullable or self.type == "json"
-
     @model_serializer(mode="plain")
     def _dump(self) -> Any:
-        return {"type": self.type, "nullable": True} if self.nullable and self.type != "json" else self.type
+        return {"type": self.type, "nullable": True} if self.nullable else self.type
 
 
 def _column_shorthand(value: Any) -> Any:
@@ -186,8 +182,9 @@ class DatasetSpec(SpecBase):
 
     @property
     def nullable(self) -> frozenset[str]:
-        """The columns that may hold null (json ones always may)."""
-        return frozenset(name for name, column in self.columns.items() if column.allows_null)
+        """The columns declared nullable (a json column holds null either way; in csv, only a nullable one reads
+        an empty cell as null)."""
+        return frozenset(name for name, column in self.columns.items() if column.nullable)
 
     @property
     def outputs(self) -> tuple[str, ...]:

@@ -64,7 +64,8 @@ def test_parquet_is_read_when_pyarrow_is_there(tmp_path):
     pq.write_table(pa.table({**data, "extra": [1, 2]}), tmp_path / "d.parquet")
     columns = {c: t for c, t in COLUMNS.items() if c != "meta"}
     table = read(tmp_path, "d.parquet", "parquet", columns)
-    assert table.rows == [{c: r[c] for c in columns} for r in ROWS] and table.origins == ["d.parquet:1", "d.parquet:2"]
+    assert table.rows == [{c: r[c] for c in columns} for r in ROWS]
+    assert table.origins == ["d.parquet: row group 0, row 0", "d.parquet: row group 0, row 1"]
     with pytest.raises(NodeFailed, match=r"d.parquet: the parquet schema has no column 'meta'"):
         read(tmp_path, "d.parquet", "parquet")
 
