@@ -140,7 +140,8 @@ def test_skip_drops_counts_and_lists_bad_rows_in_the_report(project, tmp_path):
         "rows": [
             {"at": "data/d.jsonl:2", "column": "n", "reason": "wrong type", "detail": "column 'n' is str '2', expected int"},
             {"at": "data/d.jsonl:3", "column": "text", "reason": "null", "detail": "column 'text' is null, expected string"},
-            {"at": "data/d.jsonl:5", "column": "n", "reason": "missing", "detail": "the row has no column 'n' (it has: text, note)"},
+            {"at": "data/d.jsonl:5", "column": "n", "reason": "missing",
+             "detail": "the row has no column 'n' (it has: text, note)"},
             {"at": "data/d.jsonl:7", "column": None, "reason": "not valid JSON",
              "detail": "not valid JSON: unexpected end of data: line 1 column 22 (char 21)"},
         ],
