@@ -24,7 +24,7 @@ _CODES = {
     "llmops_unknown_metric": "E105", "llmops_ref_syntax": "E106", "llmops_ref_type": "E106", "llmops_ref_output": "E106",
     "llmops_ref_kind": "E202", "llmops_one_of": "E107", "llmops_conflict": "E107", "llmops_missing": "E101",
     "llmops_range": "E103", "llmops_metric_domain": "E103", "llmops_split_empty": "E101",
-    "llmops_baseline_metric": "E105",
+    "llmops_baseline_metric": "E105", "llmops_column": "E102",
 }
 
 
@@ -163,7 +163,7 @@ def field_diagnostics(doc: ParsedDoc, model: type[BaseModel], errors: list[dict[
             expected = ctx.get("expected", "")
             message = f"{where} must be one of {expected}, not {describe(value)}"
             choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",")]
-            hint = did_you_mean(str(value), choices) if isinstance(value, str) else None
+            hint = (did_you_mean(str(value), choices) if isinstance(value, str) else None) or _description(model, loc)
         elif kind == "string_pattern_mismatch":
             code = "E104"
             message = f"{where} {describe(value)} has the wrong form"

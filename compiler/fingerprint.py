@@ -75,6 +75,10 @@ def spec_view(node: Node, dumped: dict[str, Any]) -> dict[str, Any]:
         dumped["finetune"]["training"] = _training_view(dumped["finetune"]["training"])
     if node.step == "deploy":
         dumped = {**dumped, "serve": serve_view(dumped["serve"])}
+    if node.step == "prepare" and dumped.get("on_error", {}).get("action") == "fail":
+        # fail (the default) writes what it wrote before on_error existed, whatever ``show`` is: a row it
+        # would reject fails the node instead. skip drops rows and lists them, so all of it counts.
+        dumped = {k: v for k, v in dumped.items() if k != "on_error"}
     ignored = STEPS[node.step].ignored
     return {key: value for key, value in dumped.items() if key not in ignored}
 

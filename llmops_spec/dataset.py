@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BeforeValidator, Field, WithJsonSchema, model_serializer, model_validator
+from pydantic_core import PydanticCustomError, PydanticKnownError
 
 from llmops_spec.base import INT_MAX, SEED_MAX, Identifier, NonEmptyStr, OneOf, RefPath, SpecBase, Strict
 from llmops_spec.refs import Ref, ref_to
@@ -14,6 +14,8 @@ from llmops_spec.resources import Resources
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
 ColumnType = Literal["string", "int", "float", "bool", "list", "json"]
+COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
+SHOW_MAX = 1000
 PII_ENTITIES = ("email", "phone", "credit_card", "ip_address", "iban", "ssn")
 
 
@@ -97,14 +99,92 @@ class Splits(Strict):
         return {name: float(value) for name, value in (self.model_extra or {}).items()}
 
 
+class Column(Strict):
+    """A declared column: its type, and whether null is a value it may hold.
+
+    Written as the type alone (``text: string``, never null) or as a mapping
+    (``{type: string, nullable: true}``). Either way it dumps, and so is fingerprinted, as the
+    shorthand unless it is nullable: spelling the default out changes nothing.
+    """
+
+    type: ColumnType = Field(description="string, int, float, bool, list or json (json holds anything, null too).")
+    nullable: bool = Field(False, description="true if the column may hold null (in a csv source, an empty cell).")
+
+    @model_serializer(mode="plain")
+    def _dump(self) -> Any:
+        return {"type": self.type, "nullable": True} if self.nullable else self.type
+
+
+def _column_shorthand(value: Any) -> Any:
+    if isinstance(value, str):
+        if value not in COLUMN_TYPES:  # the same error as a plain Literal gives, at the column itself
+            raise PydanticKnownError("literal_error", {"expected": ", ".join(map(repr, COLUMN_TYPES[:-1]))
+                                                      + f" or {COLUMN_TYPES[-1]!r}"})
+        return {"type": value}
+    if not isinstance(value, dict | Column):
+        raise PydanticCustomError("llmops_column", "must be a column type or a mapping, not {value}",
+                                  {"value": type(value).__name__ if value is not None else "null",
+                                   "hint": f"write a type ({', '.join(COLUMN_TYPES)}) or {{type: string, nullable: true}}"})
+    return value
+
+
+ColumnField = Annotated[
+    Column, BeforeValidator(_column_shorthand),
+    WithJsonSchema({"oneOf": [
+        {"enum": list(COLUMN_TYPES)},
+        {"type": "object", "additionalProperties": False, "required": ["type"],
+         "properties": {"type": {"enum": list(COLUMN_TYPES)}, "nullable": {"type": "boolean", "default": False}}},
+    ]}),
+]
+
+
+class OnError(Strict):
+    """What a row that breaks the columns' contract (wrong type, null where not nullable, a column missing) does."""
+
+    model_config = Strict.model_config | {"json_schema_extra": {
+        "if": {"properties": {"action": {"const": "skip"}}, "required": ["action"]},
+        "then": {"required": ["max_skipped"]}}}
+
+    action: Literal["fail", "skip"] = Field("fail", description=(
+        "fail: the node fails, listing the first `show` bad rows; skip: bad rows are dropped, counted and "
+        "listed in report.json."))
+    max_skipped: int | None = Field(default=None, ge=0, le=INT_MAX, description=(
+        "With skip: more bad rows than this fail the node (a source that is mostly bad is a broken export)."))
+    show: int = Field(20, ge=1, le=SHOW_MAX, description="How many bad rows a failure message or the report lists.")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> OnError:
+        if self.action == "skip" and self.max_skipped is None:
+            raise PydanticCustomError("llmops_missing", "action skip needs max_skipped, the most bad rows to drop",
+                                      {"field": "action", "hint": "add max_skipped: N beside action: skip"})
+        if self.action == "fail" and self.max_skipped is not None:
+            raise PydanticCustomError("llmops_conflict", "max_skipped is set but action is fail, which skips nothing",
+                                      {"field": "max_skipped", "hint": "set action: skip, or remove max_skipped"})
+        return self
+
+
 class DatasetSpec(SpecBase):
     source: Source
     format: Literal["jsonl", "csv", "parquet", "text"] = "jsonl"
-    columns: dict[Identifier, ColumnType] = Field(min_length=1, description="The columns and their types.")
+    columns: dict[Identifier, ColumnField] = Field(min_length=1, description=(
+        "The columns and their types: text: string, or {type: string, nullable: true} for one that may be null."))
+    on_error: OnError = Field(default_factory=OnError, description=(
+        "What a row that breaks the columns' types does: fail the node (the default) or be skipped."))
     transforms: list[Transform] = Field(default_factory=list)
     splits: Splits | None = None
     license: NonEmptyStr | None = Field(default=None, description="SPDX identifier of the data's license, e.g. cc-by-4.0.")
     resources: Resources = Field(default_factory=Resources, description="What the prepare task asks Ray for.")
+
+    @property
+    def column_types(self) -> dict[str, str]:
+        """Each column's declared type, in declared order."""
+        return {name: column.type for name, column in self.columns.items()}
+
+    @property
+    def nullable(self) -> frozenset[str]:
+        """The columns declared nullable (a json column holds null either way; in csv, only a nullable one reads
+        an empty cell as null)."""
+        return frozenset(name for name, column in self.columns.items() if column.nullable)
 
     @property
     def outputs(self) -> tuple[str, ...]:

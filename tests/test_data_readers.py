@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from runners.data.contract import Contract
 from runners.data.readers import read_table, source_files
 from runners.step import NodeFailed
 
@@ -64,7 +65,8 @@ def test_parquet_is_read_when_pyarrow_is_there(tmp_path):
     pq.write_table(pa.table({**data, "extra": [1, 2]}), tmp_path / "d.parquet")
     columns = {c: t for c, t in COLUMNS.items() if c != "meta"}
     table = read(tmp_path, "d.parquet", "parquet", columns)
-    assert table.rows == [{c: r[c] for c in columns} for r in ROWS] and table.origins == ["d.parquet:1", "d.parquet:2"]
+    assert table.rows == [{c: r[c] for c in columns} for r in ROWS]
+    assert table.origins == ["d.parquet: row group 0, row 0", "d.parquet: row group 0, row 1"]
     with pytest.raises(NodeFailed, match=r"d.parquet: the parquet schema has no column 'meta'"):
         read(tmp_path, "d.parquet", "parquet")
 
@@ -85,6 +87,20 @@ def test_bad_rows_are_located(tmp_path, name, content, message):
     write(tmp_path, name, content)
     with pytest.raises(NodeFailed, match=message):
         read(tmp_path, name, name.rsplit(".", 1)[1], {"text": "string", "n": "int"})
+
+
+def test_a_contract_collects_bad_rows_across_files_and_keeps_nullable_nulls(tmp_path):
+    write(tmp_path, "data/a.jsonl", '{"text": "a", "n": null}\n{"text": 1, "n": 2}\n')
+    write(tmp_path, "data/b.csv", "text,n\nb,\n,x\n")
+    contract = Contract({"text": "string", "n": "int"}, frozenset({"n"}), action="skip", max_skipped=5, show=5)
+    jsonl = read_table(source_files(tmp_path, "data", "jsonl"), "jsonl", {"text": "string", "n": "int"}, tmp_path,
+                       contract=contract)
+    csv_rows = read_table(source_files(tmp_path, "data", "csv"), "csv", {"text": "string", "n": "int"}, tmp_path,
+                          contract=contract)
+    assert jsonl.rows == [{"text": "a", "n": None}] and csv_rows.rows == [{"text": "b", "n": None}]
+    assert [r.line() for r in contract.shown] == ["data/a.jsonl:2: column 'text' is int 1, expected string",
+                                                  "data/b.csv:3: column 'n' is 'x', expected int"]
+    assert contract.report()["reasons"] == {"n: wrong type": 1, "text: wrong type": 1}
 
 
 def test_non_utf8_is_located(tmp_path):

@@ -85,6 +85,24 @@ def test_data_content_changes_the_prepare_fingerprint(project):
     assert before["Prompt/classify:prompt"] == after["Prompt/classify:prompt"]
 
 
+def test_nullability_and_on_error_change_the_prepare_fingerprint_but_spelling_out_defaults_does_not(project):
+    columns = "columns: {text: string, label: string, lang: string}"
+
+    def prints(written: str) -> dict[str, str]:
+        return prints_of(project(files(datasets_yaml=BASE["datasets.yaml"].replace(columns, written))))
+
+    before = prints(columns)
+    spelled = prints("columns: {text: {type: string, nullable: false}, label: string, lang: string}\n"
+                     "          on_error: {action: fail, show: 50}")
+    assert spelled == before                                   # fail writes the same whatever it shows
+    for changed in ("columns: {text: string, label: string, lang: {type: string, nullable: true}}",
+                    f"{columns}\n          on_error: {{action: skip, max_skipped: 5}}"):
+        after = prints(changed)
+        assert before["Dataset/tickets:prepare"] != after["Dataset/tickets:prepare"], changed
+    skip = f"{columns}\n          on_error: {{action: skip, max_skipped: 5"
+    assert prints(skip + "}")["Dataset/tickets:prepare"] != prints(skip + ", show: 3}")["Dataset/tickets:prepare"]
+
+
 def test_dvc_recorded_md5_is_the_data_hash(project):
     root = project(files())
     (root / "data" / "t.jsonl.dvc").write_text("outs:\n- md5: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n  path: t.jsonl\n")

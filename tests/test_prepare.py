@@ -108,7 +108,8 @@ def test_a_derived_dataset_reads_its_upstream_split(project, tmp_path):
     assert sorted(p.name for p in derived_out.iterdir()) == ["all.jsonl", "report.json"]
     report = json.loads((derived_out / "report.json").read_text())
     assert report["source"] == {"dataset": "Dataset/base@train"} and report["splits"] is None
-    assert result.metrics == {"rows_in": len(upstream), "rows_out": len(rows), "removed_filter": len(upstream) - len(rows)}
+    assert result.metrics == {"rows_in": len(upstream), "rows_rejected": 0, "rows_out": len(rows),
+                              "removed_filter": len(upstream) - len(rows)}
 
 
 def dataset(*transforms: str, splits: str = "{train: 0.9, eval: 0.1, seed: 0}") -> str:

@@ -164,3 +164,30 @@ def test_waiver_expiry_is_a_date():
     assert error_types(doc)[0][0] == ("spec", "expires")
     doc["spec"]["expires"] = "2027-01-31"
     assert str(KINDS["Waiver"].model_validate(doc).spec.expires) == "2027-01-31"
+
+
+def test_a_column_is_a_type_or_a_strict_mapping_and_dumps_as_the_shorthand_unless_nullable():
+    doc = with_spec(DATASET, columns={"text": "string", "label": {"type": "string"}, "note": {"type": "string", "nullable": True},
+                                      "meta": {"type": "json", "nullable": False}})
+    spec = KINDS["Dataset"].model_validate(doc).spec
+    assert spec.column_types == {"text": "string", "label": "string", "note": "string", "meta": "json"}
+    assert spec.nullable == frozenset({"note"})
+    assert spec.model_dump(mode="json")["columns"] == {"text": "string", "label": "string",
+                                                       "note": {"type": "string", "nullable": True}, "meta": "json"}
+    assert spec.on_error.action == "fail" and spec.on_error.show == 20
+    assert error_types(with_spec(DATASET, columns={"text": {"type": "string", "null": True}})) == [
+        (("spec", "columns", "text", "null"), "extra_forbidden")]
+    assert error_types(with_spec(DATASET, columns={"text": {"type": "string", "nullable": "yes"}})) == [
+        (("spec", "columns", "text", "nullable"), "bool_type")]
+    assert error_types(with_spec(DATASET, columns={"text": "strng"})) == [(("spec", "columns", "text"), "literal_error")]
+    assert error_types(with_spec(DATASET, columns={"text": 3})) == [(("spec", "columns", "text"), "llmops_column")]
+
+
+@pytest.mark.parametrize(("on_error", "expected"), [
+    ({"action": "skip"}, [(("spec", "on_error"), "llmops_missing")]),
+    ({"max_skipped": 3}, [(("spec", "on_error"), "llmops_conflict")]),
+    ({"action": "skip", "max_skipped": 3, "show": 0}, [(("spec", "on_error", "show"), "greater_than_equal")]),
+    ({"action": "drop"}, [(("spec", "on_error", "action"), "literal_error")]),
+])
+def test_on_error_is_fail_or_a_bounded_skip(on_error, expected):
+    assert error_types(with_spec(DATASET, on_error=on_error)) == expected

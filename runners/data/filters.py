@@ -35,12 +35,13 @@ def cel_filter(table: Table, expr: str) -> tuple[Table, TransformReport]:
 
 
 def length_limit(table: Table, column: str, min_chars: int | None, max_chars: int | None) -> tuple[Table, TransformReport]:
-    """Keep rows whose ``column`` has between ``min_chars`` and ``max_chars`` characters (inclusive)."""
+    """Keep rows whose ``column`` has between ``min_chars`` and ``max_chars`` characters (inclusive), and the
+    rows where a nullable column is null (a filter drops those: ``x != null``)."""
     low = min_chars if min_chars is not None else 0
     high = max_chars if max_chars is not None else float("inf")
-    keep = [i for i, row in enumerate(table.rows) if low <= len(row[column]) <= high]
+    keep = [i for i, row in enumerate(table.rows) if row[column] is None or low <= len(row[column]) <= high]
     result = table.take(keep)
-    short = sum(1 for row in table.rows if len(row[column]) < low)
+    short = sum(1 for row in table.rows if row[column] is not None and len(row[column]) < low)
     report = TransformReport("length", {"column": column, "min_chars": min_chars, "max_chars": max_chars},
                              len(table), len(result), {"too_short": short, "too_long": len(table) - len(result) - short})
     return result, report

@@ -296,7 +296,9 @@ def near_dedup(table: Table, column: str, threshold: float, num_perm: int, shing
                examples: int = 5) -> tuple[Table, TransformReport]:
     bands, rows = lsh_bands(threshold, num_perm)
     params = MinHashLSH(threshold, num_perm, shingle_size, bands, rows)
-    dropped = near_duplicates([row[column] for row in table.rows], params)
+    texts = [(i, row[column]) for i, row in enumerate(table.rows) if row[column] is not None]  # a null is kept
+    found = near_duplicates([text for _, text in texts], params) if texts else {}
+    dropped = {texts[i][0]: (texts[j][0], s) for i, (j, s) in found.items()}
     result = table.take(i for i in range(len(table)) if i not in dropped)
     details = {
         "algorithm": f"MinHash ({num_perm} hashes over {shingle_size}-character shingles) with LSH banding "

@@ -144,13 +144,15 @@ def redact(text: str, entities: list[str], replacement: str = "[{entity}]") -> t
     return text, counts
 
 def pii_redact(table: Table, columns: list[str], entities: list[str], replacement: str) -> tuple[Table, TransformReport]:
-    """Redact ``entities`` in the string ``columns`` of every row; rows are rewritten, none dropped."""
+    """Redact ``entities`` in the string ``columns`` of every row; rows are rewritten, none dropped, nulls kept."""
     totals = dict.fromkeys((e for e in ORDER if e in entities), 0)
     changed = 0
     rows = []
     for row in table.rows:
         new = row
         for column in columns:
+            if row[column] is None:  # a nullable column's null has nothing to redact
+                continue
             text, counts = redact(row[column], entities, replacement)
             if counts:
                 if new is row:

@@ -1,7 +1,8 @@
 """Read a Dataset's source (jsonl, csv, parquet, text; one file or a folder) into a Table.
 
-Every row is checked against the declared columns as it is read, and a bad row is reported
-at its file and line: the user fixes data in an editor, so that is the address they need.
+Every row is checked against the declared columns as it is read (runners/data/contract.py), and
+a bad row is reported at its file and line, a parquet one at its row group and row: the user
+fixes data in an editor or re-exports it, so that is the address they need.
 Columns the source has but the spec does not declare are dropped (the spec is the schema).
 Only regular files inside the repository are read, each at most MAX_DATA_FILE_BYTES
 (compiler/safe_read.py): a folder holding a link out of the repository, a FIFO or a device
@@ -21,7 +22,7 @@ import orjson
 
 from compiler.paths import resolve_inside, walk_inside
 from compiler.safe_read import MAX_DATA_FILE_BYTES, ReadRefused, open_regular
-from runners.data.column_types import ColumnTypeError, check_value, parse_text_value
+from runners.data.contract import BadRecord, Contract
 from runners.data.table import Row, Table
 from runners.step import NodeFailed
 
@@ -67,23 +68,31 @@ def display_path(path: Path, root: Path) -> str:
         return str(path)
 
 
-def read_table(files: list[Path], fmt: str, columns: dict[str, str], root: Path, *, repository: bool = True) -> Table:
-    """All rows of ``files`` in order (files in the given order, rows in file order), typed and located.
+def read_table(files: list[Path], fmt: str, columns: dict[str, str], root: Path, *, repository: bool = True,
+               contract: Contract | None = None) -> Table:
+    """All rows of ``files`` that keep the columns' contract, in order (files in the given order, rows in file
+    order), typed and located.
 
+    ``contract``: the declared nullability and what a bad row does (runners/data/contract.py); by default no
+    column is nullable and any bad row fails the node after the last one is read, listing the first ones.
     ``repository``: the files are the checkout's (a source path), confined to ``root`` again as
     they are opened; False for an upstream artifact apply produced (wherever the worker fetched it).
     """
     if fmt == "text" and set(columns) != {"text"}:
         raise NodeFailed(f"a text source has one column, text; the spec declares {', '.join(columns)}",
                          "set columns: {text: string}, or use format: jsonl or csv for several columns")
+    contract = contract or Contract(columns)
     rows: list[Row] = []
     origins: list[str] = []
     for path in files:
         name = display_path(path, root)
         with _open_data(path, name, root if repository else None) as handle:
-            for where, raw in _RAW_READERS[fmt](handle, name, columns):
-                rows.append(_conform(raw, columns, name, where, parse=fmt == "csv"))
-                origins.append(f"{name}:{where}")
+            for origin, raw in _RAW_READERS[fmt](handle, name, columns):
+                row = contract.conform(raw, origin, parse=fmt == "csv")
+                if row is not None:
+                    rows.append(row)
+                    origins.append(origin)
+    contract.finish()
     return Table(dict(columns), rows, origins)
 
 
@@ -107,22 +116,6 @@ def _read_all(handle: BinaryIO) -> bytes:
     return data
 
 
-def _conform(raw: dict[str, Any], columns: dict[str, str], name: str, where: int, parse: bool) -> Row:
-    row: Row = {}
-    for column, kind in columns.items():
-        if column not in raw:
-            have = ", ".join(map(str, raw)) or "none"
-            raise NodeFailed(f"{name}:{where}: the row has no column '{column}' (it has: {have})",
-                             "add the value to the row, or remove the column from the spec's columns")
-        try:
-            row[column] = parse_text_value(raw[column], kind) if parse else check_value(raw[column], kind)
-        except ColumnTypeError as exc:
-            raise NodeFailed(f"{name}:{where}: column '{column}' {exc}",
-                             f"fix the row, or declare the column's real type in the spec (columns: {{{column}: ...}})",
-                             retryable=False) from None
-    return row
-
-
 def _lines(handle: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
     raw = _read_all(handle)
     try:
@@ -137,25 +130,28 @@ def _lines(handle: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
             yield number, line
 
 
-def _read_jsonl(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+Raw = dict[str, Any] | BadRecord
+
+
+def _read_jsonl(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[str, Raw]]:
     for number, line in _lines(handle, name):
         try:
             value = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise NodeFailed(f"{name}:{number}: not valid JSON: {exc}", "each line must be one JSON object",
-                             retryable=False) from None
+        except orjson.JSONDecodeError as exc:  # one broken line (a truncated write): the next one is readable
+            yield f"{name}:{number}", BadRecord("not valid JSON", f"not valid JSON: {exc}")
+            continue
         if not isinstance(value, dict):
-            raise NodeFailed(f"{name}:{number}: expected a JSON object, found {type(value).__name__}",
-                             "each line must be one JSON object", retryable=False)
-        yield number, value
+            yield f"{name}:{number}", BadRecord("not an object", f"expected a JSON object, found {type(value).__name__}")
+            continue
+        yield f"{name}:{number}", value
 
 
-def _read_text(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read_text(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[str, Raw]]:
     for number, line in _lines(handle, name):
-        yield number, {"text": line}
+        yield f"{name}:{number}", {"text": line}
 
 
-def _read_csv(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read_csv(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[str, Raw]]:
     try:
         text = _read_all(handle).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -175,16 +171,19 @@ def _read_csv(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[
         for record in reader:
             if record and any(cell.strip() for cell in record):
                 if len(record) != len(header):
-                    raise NodeFailed(f"{name}:{start + 1}: {len(record)} fields, the header has {len(header)}",
-                                     "quote fields that contain commas", retryable=False)
-                yield start + 1, dict(zip(header, record))
+                    yield f"{name}:{start + 1}", BadRecord("field count",
+                                                           f"{len(record)} fields, the header has {len(header)}")
+                else:
+                    yield f"{name}:{start + 1}", dict(zip(header, record))
             start = reader.line_num
     except csv.Error as exc:
         raise NodeFailed(f"{name}:{reader.line_num}: not valid CSV: {exc}", "check the quoting on that line",
                          retryable=False) from None
 
 
-def _read_parquet(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read_parquet(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[str, Raw]]:
+    """Rows located by row group and row within it, both from 0 as pyarrow counts them
+    (``ParquetFile(f).read_row_group(G).slice(R, 1)`` is the row)."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -197,11 +196,9 @@ def _read_parquet(handle: BinaryIO, name: str, columns: dict[str, str]) -> Itera
         if missing:
             raise NodeFailed(f"{name}: the parquet schema has no column {', '.join(map(repr, missing))} "
                              f"(it has: {', '.join(names)})", "fix the spec's columns", retryable=False)
-        number = 0
-        for batch in parquet.iter_batches(columns=list(columns)):
-            for row in batch.to_pylist():
-                number += 1
-                yield number, row
+        for group in range(parquet.num_row_groups):
+            for number, row in enumerate(parquet.read_row_group(group, columns=list(columns)).to_pylist()):
+                yield f"{name}: row group {group}, row {number}", row
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise NodeFailed(f"{name}: not a readable parquet file: {exc}", "re-export the file", retryable=False) from None
 

@@ -26,9 +26,14 @@ def value_counts(values: list[Any]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
-def column_stats(rows: list[Row], column: str, kind: str) -> dict[str, Any]:
+def column_stats(rows: list[Row], column: str, kind: str, nullable: bool = False) -> dict[str, Any]:
+    """A column's statistics; a nullable one's count its nulls, and the rest are over its other values."""
     values = [row[column] for row in rows]
     stats: dict[str, Any] = {"type": kind}
+    if nullable:
+        stats["nullable"] = True
+        stats["nulls"] = sum(1 for v in values if v is None)
+        values = [v for v in values if v is not None]
     if kind == "string":
         lengths = [len(v) for v in values]
         stats["empty"] = sum(1 for n in lengths if n == 0)
@@ -46,8 +51,8 @@ def column_stats(rows: list[Row], column: str, kind: str) -> dict[str, Any]:
     return stats
 
 
-def columns_report(rows: list[Row], columns: dict[str, str]) -> dict[str, Any]:
-    return {column: column_stats(rows, column, kind) for column, kind in columns.items()}
+def columns_report(rows: list[Row], columns: dict[str, str], nullable: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return {column: column_stats(rows, column, kind, column in nullable) for column, kind in columns.items()}
 
 
 def split_report(rows: list[Row], n_total: int, fraction: float, stratify_by: str | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from llmops_spec.dataset import DatasetSpec
+from runners.data.contract import Contract
 from runners.data.pipeline import check_transforms, run_transforms
 from runners.data.readers import read_table, source_files
 from runners.data.report import columns_report, split_report
@@ -23,15 +24,16 @@ from runners.step import NodeFailed, StepContext, StepResult
 REPORT_VERSION = 1
 
 
-def read_source(ctx: StepContext, spec: DatasetSpec) -> tuple[Table, dict[str, Any]]:
-    """The source rows, and how the report describes where they came from."""
-    columns = dict(spec.columns)
+def read_source(ctx: StepContext, spec: DatasetSpec, contract: Contract) -> tuple[Table, dict[str, Any]]:
+    """The source rows that keep the columns' contract, and how the report describes where they came from."""
+    columns = spec.column_types
     if spec.source.dataset is not None:
         path = ctx.input(spec.source.dataset)
-        return read_table([path], "jsonl", columns, ctx.root, repository=False), {"dataset": str(spec.source.dataset)}
+        table = read_table([path], "jsonl", columns, ctx.root, repository=False, contract=contract)
+        return table, {"dataset": str(spec.source.dataset)}
     files = source_files(ctx.root, spec.source.path, spec.format)
-    table = read_table(files, spec.format, columns, ctx.root)
-    per_file = Counter(origin.rsplit(":", 1)[0] for origin in table.origins)
+    table = read_table(files, spec.format, columns, ctx.root, contract=contract)
+    per_file = Counter(origin.rsplit(":", 1)[0] for origin in table.origins)  # file:line, file: row group G, row R
     return table, {"path": spec.source.path, "format": spec.format,
                    "files": [{"file": name, "rows": count} for name, count in per_file.items()]}
 
@@ -50,8 +52,9 @@ def _check_splits(spec: DatasetSpec) -> None:
                          f"declared columns: {', '.join(spec.columns)}", retryable=False)
 
 
-def _metrics(rows_in: int, table: Table, reports: list[TransformReport], split_rows: dict[str, int]) -> dict[str, Any]:
-    metrics: dict[str, Any] = {"rows_in": rows_in, "rows_out": len(table)}
+def _metrics(rows_in: int, rejected: int, table: Table, reports: list[TransformReport],
+             split_rows: dict[str, int]) -> dict[str, Any]:
+    metrics: dict[str, Any] = {"rows_in": rows_in, "rows_rejected": rejected, "rows_out": len(table)}
     metrics |= {f"rows_{name}": n for name, n in split_rows.items()}
     for report in reports:
         if report.removed:
@@ -63,14 +66,16 @@ def _metrics(rows_in: int, table: Table, reports: list[TransformReport], split_r
 
 def run(ctx: StepContext) -> StepResult:
     spec: DatasetSpec = ctx.spec
-    check_transforms(spec.transforms, dict(spec.columns))
+    check_transforms(spec.transforms, spec.column_types)
     _check_splits(spec)
-    table, source = read_source(ctx, spec)
+    contract = Contract.of(spec)
+    table, source = read_source(ctx, spec, contract)
     rows_in = len(table)
     table, reports = run_transforms(table, spec.transforms)
     if not table.rows:
         steps = ", ".join(f"{r.transform} -{r.removed}" for r in reports) or "no transforms"
-        raise NodeFailed(f"{ctx.resource}: no rows left ({rows_in} read; {steps})",
+        rejected = f", {contract.count} more rejected" if contract.count else ""
+        raise NodeFailed(f"{ctx.resource}: no rows left ({rows_in} read{rejected}; {steps})",
                          "loosen the transforms, or check the source", retryable=False)
 
     splits: dict[str, list[int]] = {}
@@ -95,11 +100,14 @@ def run(ctx: StepContext) -> StepResult:
         write_jsonl(ctx.out / f"{name}.jsonl", [table.rows[i] for i in picked])
     report = {"report_version": REPORT_VERSION, "dataset": ctx.resource, "source": source, "rows_in": rows_in,
               "transforms": [r.to_json() for r in reports], "rows_out": len(table), "splits": splits_report,
-              "columns": columns_report(table.rows, dict(spec.columns))}
+              "columns": columns_report(table.rows, spec.column_types, spec.nullable)}
+    if spec.on_error.action == "skip":  # fail rejects nothing that gets this far: its report is as it always was
+        report["rejected"] = contract.report()
     (ctx.out / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
 
     split_rows = {name: len(picked) for name, picked in splits.items()}
     parts = ", ".join(f"{name} {n}" for name, n in split_rows.items())
-    summary = f"{rows_in} rows -> {len(table)}" + (f" ({parts})" if parts else "")
-    return StepResult(metrics=_metrics(rows_in, table, reports, split_rows), summary=summary,
+    summary = (f"{rows_in} rows" + (f" ({contract.count} rejected)" if contract.count else "")
+               + f" -> {len(table)}" + (f" ({parts})" if parts else ""))
+    return StepResult(metrics=_metrics(rows_in, contract.count, table, reports, split_rows), summary=summary,
                       details={"files": ["all.jsonl", *(f"{n}.jsonl" for n in splits), "report.json"]})
