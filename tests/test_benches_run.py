@@ -9,6 +9,7 @@ are not looked at here.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,18 @@ if os.geteuid() == 0:  # its cluster's nodes run in mount namespaces (CI runs as
 @pytest.mark.parametrize("script", sorted(SMALLEST))
 def test_a_benchmark_runs_to_its_report(script, tmp_path):
     args, reported = SMALLEST[script]
-    done = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
-                                                       "HOME": str(tmp_path), "TMPDIR": str(tmp_path)})
-    assert done.returncode == 0 and reported in done.stdout, done.stdout[-2000:] + done.stderr[-3000:]
+    bench = subprocess.Popen([sys.executable, str(REPO / "bench" / script), *args], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+                                                                     "HOME": str(tmp_path), "TMPDIR": str(tmp_path)})
+    try:
+        out, err = bench.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        # SIGINT, not SIGKILL: the benchmark's finally blocks stop what it started (cluster_bench's Ray nodes)
+        bench.send_signal(signal.SIGINT)
+        try:
+            out, err = bench.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            bench.kill()
+            out, err = bench.communicate()
+        pytest.fail(f"{script} ran past 300 s: {out[-2000:]}{err[-3000:]}")
+    assert bench.returncode == 0 and reported in out, out[-2000:] + err[-3000:]
