@@ -135,6 +135,13 @@ def test_the_recorded_url_reaches_a_wildcard_bind_at_the_head():
     assert _url_host("::", 8000, "ray://[fd00::1]:10001") == "[fd00::1]:8000"
 
 
+def test_a_loopback_listener_gets_one_proxy_on_the_head_and_any_other_one_per_node():
+    from runners.steps.deploy import proxy_location
+
+    assert [proxy_location(h) for h in ("127.0.0.1", "127.0.0.5", "::1", "[::1]", "localhost")] == ["HeadOnly"] * 5
+    assert [proxy_location(h) for h in ("0.0.0.0", "::", "10.0.0.5", "head-1.cluster.local")] == ["EveryNode"] * 4
+
+
 @pytest.mark.parametrize("args, env, says", [
     (["--serve-host", "http://x"], {}, "is not an IP address or a host name"),
     ([], {"LLMOPS_SERVE_HOST": "a b"}, "is not an IP address or a host name"),

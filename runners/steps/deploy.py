@@ -14,6 +14,7 @@ it; the version that served before serves again (docs/serving.md).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import time
 import urllib.error
@@ -159,7 +160,8 @@ def serve_http(cluster: Cluster) -> tuple[str, int]:
     from ray import serve
     from ray.serve.context import _get_global_client
 
-    serve.start(http_options={"host": cluster.serve_host, "port": cluster.serve_port})
+    serve.start(http_options={"host": cluster.serve_host, "port": cluster.serve_port},
+                proxy_location=proxy_location(cluster.serve_host))
     config = _get_global_client().http_config
     actual = (str(config.host), int(config.port))
     if actual != (cluster.serve_host, cluster.serve_port) and cluster.serve_asked:
@@ -168,6 +170,17 @@ def serve_http(cluster: Cluster) -> tuple[str, int]:
                          "Serve's HTTP address is fixed while it runs: ask for that one, or stop Serve and apply again "
                          "(`llmops down` stops the local cluster; `serve shutdown` an existing one's Serve)", retryable=False)
     return actual
+
+
+def proxy_location(host: str) -> str:
+    """Pure: where Serve runs its HTTP proxies. A loopback address is reached only from the machine it is on, so
+    only the head's proxy is of use (the one the URL names); a proxy per worker would bind a loopback no client
+    reaches, and where nodes share a network namespace, compete with the head's for the one port."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    return "HeadOnly" if loopback else "EveryNode"
 
 
 def _url_host(host: str, port: int, address: str) -> str:
