@@ -168,10 +168,8 @@ class Store:
         its md5, or why it was not landed (the others land). The folders of a batch are fetched in one pool
         and their links recorded in one write of DVC's state, not one of each per folder.
         """
-        from dataclasses import replace
-
         from compiler.paths import is_real_inside
-        from runners.dvc_commit import LinkLog, commit_to_cache, write_dvc_file
+        from runners.dvc_commit import LinkLog
         from runners.objects import fetch_folders
 
         results: dict[str, str | NodeFailed] = {}
@@ -198,10 +196,7 @@ class Store:
                                                       "did not reach the DVC remote intact; rerun apply (the node runs again)")
                             continue
                         (manifest, tmp), final = fetching[key], items[key][0]
-                        results[key] = self._commit(tmp, final, manifest, names[key], links, commit_to_cache)
-                        if not isinstance(results[key], NodeFailed):
-                            write_dvc_file(self.repo, replace(results[key], folder=final))
-                            results[key] = results[key].md5
+                        results[key] = self._commit(tmp, final, manifest, names[key], links)
                     links.save()  # dvc checkout knows each folder as a link it made, as after dvc add
         except NodeFailed:
             raise
@@ -214,8 +209,13 @@ class Store:
                 shutil.rmtree(tmp, ignore_errors=True)
         return results
 
-    def _commit(self, tmp: Path, final: Path, manifest: object, rel: str, links: object, commit_to_cache) -> object:
-        """Hash a fetched folder into the cache and rename it into place: its Committed, or why it does not match."""
+    def _commit(self, tmp: Path, final: Path, manifest: object, rel: str, links: object) -> str | NodeFailed:
+        """Hash a fetched folder into the cache, rename it into place and write its ``.dvc`` file: its md5, or why
+        it does not match its manifest (then nothing of it is in the workspace)."""
+        from dataclasses import replace
+
+        from runners.dvc_commit import commit_to_cache, write_dvc_file
+
         committed = commit_to_cache(self.repo, tmp, links)
         if (committed.md5, committed.nfiles, committed.size) != (manifest.oid, manifest.nfiles, manifest.size):
             return NodeFailed(f"{rel} was not landed: what the remote holds ({committed.md5}, {committed.nfiles} "
@@ -228,7 +228,8 @@ class Store:
             shutil.rmtree(final)
         tmp.rename(final)
         links.moved(tmp, final)
-        return committed
+        write_dvc_file(self.repo, replace(committed, folder=final))
+        return committed.md5
 
     def _rel(self, folder: Path) -> str:
         return str(folder.relative_to(self.root))

@@ -152,19 +152,22 @@ def fetch_many(address: RemoteAddress | Any, objects: dict[str, str], root: Path
     for relpath, oid in objects.items():
         what = names.get(relpath, relpath)
         target = root / relpath
-        if oid.endswith(".dir"):
-            try:
-                entries = listing_entries(_cat(odb, oid, what), oid)
-            except ValueError as exc:
-                raise NodeFailed(f"{what}: {exc}", _HINT_DAMAGED, retryable=False) from None
-            target.mkdir(parents=True, exist_ok=True)
-            files += [(md5, target / rel, f"{what}/{rel}") for rel, md5 in entries]
-        else:
-            files.append((oid, target, what))
+        files += _folder_files(odb, oid, target, what) if oid.endswith(".dir") else [(oid, target, what)]
     if not files:
         return 0
     with ThreadPoolExecutor(min(FETCH_THREADS, len(files))) as pool:
         return sum(pool.map(lambda item: _download(odb, *item, verify=verify), files))
+
+
+def _folder_files(odb: Any, oid: str, target: Path, what: str) -> list[tuple[str, Path, str]]:
+    """The files of the folder object ``oid`` as ``(md5, where it goes under target, its name)``, from its listing
+    (checked against its md5 and confined to the folder); ``target`` is made. Raises NodeFailed."""
+    try:
+        entries = listing_entries(_cat(odb, oid, what), oid)
+    except ValueError as exc:
+        raise NodeFailed(f"{what}: {exc}", _HINT_DAMAGED, retryable=False) from None
+    target.mkdir(parents=True, exist_ok=True)
+    return [(md5, target / rel, f"{what}/{rel}") for rel, md5 in entries]
 
 
 def fetch_folders(address: RemoteAddress | Any, folders: dict[str, tuple[Manifest, Path]],
@@ -181,16 +184,14 @@ def fetch_folders(address: RemoteAddress | Any, folders: dict[str, tuple[Manifes
     outcome: dict[str, NodeFailed | int] = {}
     files: list[tuple[str, str, Path, str]] = []  # (key, md5, target, what)
 
-    def listing(key: str) -> list[tuple[str, str]] | NodeFailed:
-        manifest, _ = folders[key]
+    def listing(key: str) -> list[tuple[str, Path, str]] | NodeFailed:
+        manifest, target = folders[key]
         if not manifest.nfiles:
             return NodeFailed("the output has no files", "the step wrote nothing: see its log", retryable=False)
         try:
-            entries = listing_entries(_cat(odb, manifest.oid, f"{names[key]}'s listing"), manifest.oid)
+            entries = _folder_files(odb, manifest.oid, target, names[key])
         except NodeFailed as exc:
             return exc
-        except ValueError as exc:
-            return NodeFailed(str(exc), _HINT_DAMAGED, retryable=False)
         if len(entries) != manifest.nfiles:
             return NodeFailed(f"the remote's listing {manifest.oid} has {len(entries)} files, the task reported "
                               f"{manifest.nfiles}", _HINT_DAMAGED, retryable=False)
@@ -200,14 +201,11 @@ def fetch_folders(address: RemoteAddress | Any, folders: dict[str, tuple[Manifes
     if not keys:
         return outcome
     with ThreadPoolExecutor(min(FETCH_THREADS, len(keys))) as pool:
-        listings = dict(zip(keys, pool.map(listing, keys)))
-        for key, entries in listings.items():
+        for key, entries in zip(keys, pool.map(listing, keys)):
             if isinstance(entries, NodeFailed):
                 outcome[key] = entries
                 continue
-            target = folders[key][1]
-            target.mkdir(parents=True, exist_ok=True)
-            files += [(key, md5, target / rel, f"{names[key]}/{rel}") for rel, md5 in entries]
+            files += [(key, *entry) for entry in entries]
             outcome[key] = 0
 
         def download(item: tuple[str, str, Path, str]) -> tuple[str, NodeFailed | int]:
