@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 
 from runners.data.near_dedup import (MinHashLSH, _band_keys, candidate_components, hash_block, lsh_bands, near_dedup,
-                                     near_duplicates, near_duplicates_blocked, near_duplicates_hashed, normalize,
-                                     signatures)
+                                     near_duplicates, near_duplicates_blocked, near_duplicates_hashed, signatures)
 from runners.data.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from corpus import generate, precision_recall  # noqa: E402  (bench/corpus.py: the planted corpus)
+from corpus import generate, jaccard, precision_recall  # noqa: E402  (bench/corpus.py: the planted corpus)
 
 WORDS = ("payment card app crash login export sync offline billing refund plan price support hours dark mode "
          "invoice account password reset email upload photo freeze page settings profile error saving").split()
@@ -23,16 +22,6 @@ WORDS = ("payment card app crash login export sync offline billing refund plan p
 
 def sentence(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n))
-
-
-def shingles(text: str, k: int) -> set[str]:
-    text = normalize(text)
-    return {text[i:i + k] for i in range(len(text) - k + 1)} or {text}
-
-
-def jaccard(a: str, b: str, k: int = 5) -> float:
-    sa, sb = shingles(a, k), shingles(b, k)
-    return len(sa & sb) / len(sa | sb)
 
 
 def table_of(texts: list[str]) -> Table:

@@ -275,7 +275,8 @@ def near_duplicates_hashed(blocks: list[BlockHashes], params: MinHashLSH) -> dic
     members, starts = candidate_components(*(np.concatenate(part) for part in zip(*triples)))
     picked = [np.isin(block.ids, members) for block in blocks]   # only candidates' hashes are gathered
     found = np.concatenate([block.ids[p] for block, p in zip(blocks, picked)])
-    at = np.argsort(found, kind="stable")[np.searchsorted(np.sort(found), members)]
+    order = np.argsort(found)
+    at = order[np.searchsorted(found[order], members)]
     sig = np.concatenate([block.signatures[p] for block, p in zip(blocks, picked)])[at]
     keys = np.concatenate([block.keys[p] for block, p in zip(blocks, picked)])[at]
     return decide_components(members, starts, sig, keys, params)
@@ -296,9 +297,8 @@ def near_dedup(table: Table, column: str, threshold: float, num_perm: int, shing
                examples: int = 5) -> tuple[Table, TransformReport]:
     bands, rows = lsh_bands(threshold, num_perm)
     params = MinHashLSH(threshold, num_perm, shingle_size, bands, rows)
-    texts = [(i, row[column]) for i, row in enumerate(table.rows) if row[column] is not None]  # a null is kept
-    found = near_duplicates([text for _, text in texts], params) if texts else {}
-    dropped = {texts[i][0]: (texts[j][0], s) for i, (j, s) in found.items()}
+    ids = [i for i, row in enumerate(table.rows) if row[column] is not None]  # a null is kept, and compared with none
+    dropped = near_duplicates_blocked([(np.array(ids, dtype=np.int64), [table.rows[i][column] for i in ids])], params)
     result = table.take(i for i in range(len(table)) if i not in dropped)
     details = {
         "algorithm": f"MinHash ({num_perm} hashes over {shingle_size}-character shingles) with LSH banding "
