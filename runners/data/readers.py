@@ -196,9 +196,12 @@ def _read_parquet(handle: BinaryIO, name: str, columns: dict[str, str]) -> Itera
         if missing:
             raise NodeFailed(f"{name}: the parquet schema has no column {', '.join(map(repr, missing))} "
                              f"(it has: {', '.join(names)})", "fix the spec's columns", retryable=False)
-        for group in range(parquet.num_row_groups):
-            for number, row in enumerate(parquet.read_row_group(group, columns=list(columns)).to_pylist()):
-                yield f"{name}: row group {group}, row {number}", row
+        for group in range(parquet.num_row_groups):  # batch by batch: a row group may be larger than memory allows
+            number = 0
+            for batch in parquet.iter_batches(row_groups=[group], columns=list(columns)):
+                for row in batch.to_pylist():
+                    yield f"{name}: row group {group}, row {number}", row
+                    number += 1
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise NodeFailed(f"{name}: not a readable parquet file: {exc}", "re-export the file", retryable=False) from None
 
