@@ -71,6 +71,18 @@ def test_parquet_is_read_when_pyarrow_is_there(tmp_path):
         read(tmp_path, "d.parquet", "parquet")
 
 
+def test_a_parquet_row_group_longer_than_a_batch_counts_its_rows_across_batches(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = 70_000  # one row group of more rows than pyarrow's batch (65,536): it is streamed in two batches
+    n = pa.array([*range(rows - 1), None])
+    pq.write_table(pa.table({"n": n}), tmp_path / "d.parquet", row_group_size=rows)
+    assert pq.ParquetFile(tmp_path / "d.parquet").num_row_groups == 1
+    with pytest.raises(NodeFailed, match=rf"d.parquet: row group 0, row {rows - 1}: column 'n' is null"):
+        read(tmp_path, "d.parquet", "parquet", {"n": "int"})
+
+
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("d.jsonl", '{"text": "a", "n": 1}\n{"text": "b", "n": "2"}\n', r"d.jsonl:2: column 'n' is str '2', expected int"),
     ("d.jsonl", '{"text": "a", "n": true}\n', r"d.jsonl:1: column 'n' is bool True, expected int"),
