@@ -96,9 +96,15 @@ def test_the_example_applies_end_to_end_and_serves(cluster, applied):
     assert nsd_checks.unverified_artifacts(specs) == []
     ran = {t["worker"] for t in cluster.tasks() if t["type"] == "NORMAL_TASK" and t["state"] == "FINISHED"}
     assert ran & set(cluster.workers), f"the steps ran on the workers: {ran}"
+    proxies = cluster.python("""
+        from ray import serve
+        result = {"proxies": {node: str(state) for node, state in serve.status().proxies.items()},
+                  "head": [n["NodeID"] for n in ray.nodes() if n["NodeManagerAddress"] == "127.0.0.1"]}
+    """)
+    assert list(proxies["proxies"]) == proxies["head"], f"a loopback Serve has one HTTP proxy, the head's: {proxies}"
     answer = cluster.llmops("call", "ticket-classifier-prod", nsd_checks.REQUEST, "--project", "specs",
                             cwd=applied["repo"], timeout=120)
-    assert answer.returncode == 0 and '"prediction"' in answer.stdout, answer.stdout + answer.stderr
+    assert answer.returncode == 0 and '"prediction"' in answer.stdout, answer.stdout + answer.stderr + applied["output"][-6000:]
 
 
 def test_a_second_apply_changes_nothing(cluster, applied):

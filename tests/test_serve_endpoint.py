@@ -126,3 +126,18 @@ def test_bad_bodies_get_a_4xx_and_the_server_keeps_serving(endpoint, body, statu
     assert got == status and says in answer.get("error", ""), answer
     ok, fine = post(url, b'{"subject": "still", "body": "up"}')
     assert ok == 200 and "prediction" in fine
+
+
+def test_serves_own_answer_for_a_route_it_does_not_know_is_what_call_waits_out(endpoint):
+    """Pins Ray Serve's text: ``proxy_unsettled`` tells the proxy's own 404 from an app's, by what the proxy says."""
+    from runners.steps.deploy import proxy_unsettled
+
+    url, _ = endpoint
+    request = urllib.request.Request(url.rsplit("/", 1)[0] + "/nowhere", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as unknown:
+        urllib.request.urlopen(request, timeout=60)
+    assert proxy_unsettled(unknown.value.code, unknown.value.read()), "Serve's proxy no longer says 'Path ... not found'"
+    refused = urllib.request.Request(url, data=b"[1, 2]", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        urllib.request.urlopen(refused, timeout=60)
+    assert bad.value.code == 400 and not proxy_unsettled(bad.value.code, bad.value.read())

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
+import time
+import urllib.error
+
 import pytest
 
 from runners.serve_request import (MAX_BATCH, MAX_TEXT_CHARS, BadRequest, PromptInput, input_row, prompt_inputs,
                                    request_rows, sample_row)
+from runners.steps.deploy import proxy_unsettled, request
 
 TICKET_PROMPT = {"template": "Subject: {{ subject }}\nBody: {{ message }}\nLabels: {{ labels }}",
                  "variables": {"subject": {"from": "Dataset/tickets"},
@@ -68,3 +75,56 @@ def test_a_batch_and_a_single_row():
     assert request_rows({"inputs": ["a", {"text": "b"}]}) == (["a", {"text": "b"}], True)
     assert request_rows({"text": "a"}) == ([{"text": "a"}], False)
     assert request_rows("a") == (["a"], False)
+
+
+class _Proxy(http.server.BaseHTTPRequestHandler):
+    """Answers as a Serve proxy that has just restarted: its own 404s (and a 503), then the app's answer."""
+
+    answers: list[tuple[int, bytes]] = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers["Content-Length"]))
+        status, body = self.answers.pop(0) if self.answers else (200, b'{"prediction": "bug"}')
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def proxy():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/classify"
+    server.shutdown()
+    server.server_close()
+
+
+NOT_ROUTED = (404, b"Path '/classify' not found. Ping http://.../-/routes for available routes.")
+
+
+def test_what_a_proxy_says_on_its_own_is_told_from_what_the_app_says():
+    assert proxy_unsettled(*NOT_ROUTED) and proxy_unsettled(503, b"")
+    assert not proxy_unsettled(404, b'{"error": "Path \'/x\' not found."}'), "an app's own JSON error"
+    assert not proxy_unsettled(400, b"Path '/classify' not found.") and not proxy_unsettled(500, b"")
+
+
+def test_a_request_waits_out_a_proxy_that_does_not_know_its_route_yet(proxy):
+    _Proxy.answers = [NOT_ROUTED, (503, b""), NOT_ROUTED]
+    assert request(proxy, {"text": "x"}, settle=10) == {"prediction": "bug"}
+    _Proxy.answers = [NOT_ROUTED]
+    with pytest.raises(urllib.error.HTTPError) as unsettled:
+        request(proxy, {"text": "x"})  # no settle: the first answer is the answer
+    assert unsettled.value.code == 404 and unsettled.value.read().startswith(b"Path '/classify'")
+
+
+def test_an_apps_own_error_is_not_asked_again(proxy):
+    _Proxy.answers = [(404, b'{"error": "no such label"}'), (200, b"{}")]
+    started = time.monotonic()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        request(proxy, {"text": "x"}, settle=10)
+    assert time.monotonic() - started < 5 and json.loads(refused.value.read()) == {"error": "no such label"}

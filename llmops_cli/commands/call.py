@@ -18,6 +18,8 @@ import click
 
 from llmops_cli.common import default_path, print_diagnostics, rebase
 
+SETTLE_S = 15.0  # how long an answer of Serve's proxy itself (a route it does not know yet, no replica ready) is asked again
+
 
 def on_this_machine(url: str) -> bool:
     """Pure: True for an http(s) URL whose host is a loopback address literal (127.0.0.0/8, ::1)."""
@@ -60,7 +62,11 @@ def command(ctx: click.Context, deployment: str, body: str, path: Path | None, u
     if url is None:
         url = _recorded_url(ctx, (path or default_path()).resolve(), deployment)
     try:
-        answer = request(url, payload)
+        answer = request(url, payload, settle=SETTLE_S)
+    except urllib.error.HTTPError as exc:
+        said = exc.read(300).decode("utf-8", errors="replace")
+        click.echo(f"error: {url} answered HTTP {exc.code} {exc.reason}: {said}".rstrip(": "), err=True)
+        ctx.exit(1)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         click.echo(f"error: {url} did not answer: {exc}", err=True)
         click.echo("  hint: is the cluster up? `llmops plan` checks for drift; `llmops apply` restores it", err=True)

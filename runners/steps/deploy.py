@@ -14,6 +14,7 @@ it; the version that served before serves again (docs/serving.md).
 from __future__ import annotations
 
 import hashlib
+import io
 import ipaddress
 import json
 import time
@@ -40,12 +41,33 @@ def version_name(what_serves: dict[str, Any]) -> str:
     return f"v-{digest[:12]}"
 
 
-def request(url: str, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
-    """POST ``body`` as JSON to ``url``; the decoded JSON answer."""
+def request(url: str, body: dict[str, Any], timeout: float = 30.0, settle: float = 0.0) -> dict[str, Any]:
+    """POST ``body`` as JSON to ``url``; the decoded JSON answer.
+
+    For up to ``settle`` seconds, an answer that Serve's proxy gives on its own (``proxy_unsettled``)
+    is asked again: a proxy that Serve has just restarted knows no route until its controller tells it.
+    """
     data = json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(req, timeout=timeout) as response:
-        return json.loads(response.read())
+    deadline = time.monotonic() + settle
+    while True:
+        req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            said = exc.read(64 * 1024)
+            if not proxy_unsettled(exc.code, said) or time.monotonic() > deadline:
+                raise urllib.error.HTTPError(exc.url, exc.code, exc.reason, exc.headers, io.BytesIO(said)) from None
+        time.sleep(0.25)
+
+
+def proxy_unsettled(status: int, body: bytes) -> bool:
+    """Pure: an HTTP answer from Serve's proxy itself that a moment can change, never one an app gave.
+
+    A 404 whose text is the proxy's "Path '/x' not found" (the app's own errors are JSON) is a route
+    the proxy does not know yet; a 503 is no replica ready to take the request.
+    """
+    return (status == 404 and body.startswith(b"Path '") and b"' not found." in body) or status == 503
 
 
 def _probe(url: str, sample: dict[str, Any], expect: set[str], attempts: int = 20) -> dict[str, Any]:
