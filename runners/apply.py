@@ -33,7 +33,7 @@ from compiler.steps import BOOKKEEPING_STEPS, STEPS
 from runners.cluster import Cluster
 from runners.deploy_gates import gates_block, model_binding
 from runners.dvc_store import Store
-from runners.node_context import input_folders, node_context, step_resources
+from runners.node_context import node_context, step_resources
 from runners.recorder import Finished, Recorder
 from runners.scheduler import Schedule, plan_tasks
 from runners.staging import staged_sources, upstream_objects
@@ -86,7 +86,8 @@ class Applier:
 
     def __init__(self, compilation: Compilation, plan: Plan, prints: dict[str, Fingerprint], store: Store,
                  cluster: Cluster | None, done: frozenset[str] = frozenset(),
-                 events: Callable[[str, str, NodeReport | None], None] | None = None, executor: Any = None) -> None:
+                 events: Callable[[str, str, NodeReport | None], None] | None = None, executor: Any = None,
+                 pull: bool = True) -> None:
         self.project = compilation.project
         self.graph = compilation.graph
         self.plan = plan
@@ -95,7 +96,7 @@ class Applier:
         self.cluster = cluster
         self.done = done
         self.events = events or (lambda kind, node, report: None)
-        self.recorder = Recorder(self.graph, prints, plan, store)
+        self.recorder = Recorder(self.graph, prints, plan, store, pull)
         self.executor = executor
         self.report = ApplyReport()
         self._started: dict[str, float] = {}  # when each node was first sent
@@ -310,7 +311,6 @@ class Applier:
             refused = unschedulable(replica_request(self.project.resources[node.resource].spec.serve), self._nodes)
             if refused:  # Serve would wait for replicas no node can host, until deploy's timeout
                 raise NodeFailed(f"{nid} cannot be scheduled on this cluster: it {refused[0]}", refused[1], retryable=False)
-            self.store.restore(input_folders(self.project, self.store, node))
             ctx = node_context(self.project, self.store, node, tmp, self.prints, self.lock, 0)
             previous = self.lock.nodes.get(nid)
             result = deploy(ctx, self.cluster, (previous.outputs.get("serve") if previous else None))

@@ -159,54 +159,95 @@ class Store:
             raise outcome
         return outcome
 
-    def land_many(self, items: dict[str, tuple[Path, object]]) -> dict[str, str | NodeFailed]:
-        """Bring folders tasks pushed (``key -> (final, Manifest)``) from the remote into the DVC cache and the workspace.
+    def land_many(self, items: dict[str, tuple[Path, object]], fetch: bool = True) -> dict[str, str | NodeFailed]:
+        """Land folders tasks pushed (``key -> (final, Manifest)``): per key, its md5, or why it was not landed
+        (the others land). Each gets its ``.dvc`` file, as ``dvc add`` + ``dvc push`` would leave it.
 
-        A folder is landed only when the remote holds every object its manifest names and the fetched
-        folder hashes to the manifest's md5, size and file count; then it replaces ``final`` in one rename
-        and gets its ``.dvc`` file, as ``dvc pull`` after ``dvc add`` + ``dvc push`` would leave it. Per key:
-        its md5, or why it was not landed (the others land). The folders of a batch are fetched in one pool
-        and their links recorded in one write of DVC's state, not one of each per folder.
+        ``fetch``: the folder is brought from the remote into the DVC cache and the workspace, landed only
+        when what came hashes to the manifest's md5, size and file count, and replaces ``final`` in one
+        rename (as ``dvc pull`` would leave it). The folders of a batch are fetched in one pool and their
+        links recorded in one write of DVC's state. Else the remote is checked in place
+        (``objects.verify_folders``: no file crosses the network), the listing alone is kept in the DVC
+        cache, and ``final`` is cleared of an older version (the workspace never contradicts its ``.dvc``
+        file): ``llmops pull`` brings the files when they are wanted here.
         """
         from compiler.paths import is_real_inside
-        from runners.dvc_commit import LinkLog
-        from runners.objects import fetch_folders
 
         results: dict[str, str | NodeFailed] = {}
-        fetching: dict[str, tuple[object, Path]] = {}
+        landable: dict[str, tuple[Path, object]] = {}
         for key, (final, manifest) in items.items():
             if not is_real_inside(self.root, final):  # artifacts/ or a folder of it is a link elsewhere
                 results[key] = NodeFailed(f"{self._rel(final)} is not a folder of the repository (a symlink on the way "
                                           "leads elsewhere)", "remove the symlink: llmops writes artifacts only inside "
                                           "the repository", retryable=False)
-                continue
+            else:
+                landable[key] = (final, manifest)
+        names = {key: self._rel(final) for key, (final, _) in landable.items()}
+        remote = self.remote()  # under _LOCK itself: not within the landing below
+        try:
+            results.update((self._fetched if fetch else self._verified)(landable, names, remote))
+        except NodeFailed:
+            raise
+        except Exception as exc:  # DvcException and OSError alike: the nodes' outputs are not safe yet
+            failed = self.remote_failure(exc, f"DVC could not land {', '.join(names.values())}",
+                                         "check the DVC remote (`dvc remote list`) and free disk space")
+            results.update({key: failed for key in landable if not isinstance(results.get(key), str)})
+        return results
+
+    @staticmethod
+    def _not_landed(name: str, why: NodeFailed) -> NodeFailed:
+        return NodeFailed(f"{name} was not landed: {why.message}",
+                          "the task's outputs did not reach the DVC remote intact; rerun apply (the node runs again)")
+
+    def _fetched(self, landable: dict[str, tuple[Path, object]], names: dict[str, str],
+                 remote: object) -> dict[str, str | NodeFailed]:
+        from runners.dvc_commit import LinkLog
+        from runners.objects import fetch_folders
+
+        results: dict[str, str | NodeFailed] = {}
+        fetching = {}
+        for key, (_, manifest) in landable.items():
             tmp = self.scratch() / f"land-{manifest.oid.removesuffix('.dir')}-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
             fetching[key] = (manifest, tmp)
-        names = {key: self._rel(items[key][0]) for key in fetching}
-        remote = self.remote()  # under _LOCK itself: not within the block below
         try:
             with _LOCK:
                 fetched = fetch_folders(remote, fetching, names)
                 with self.repo.lock:
                     links = LinkLog(self.repo.state)
                     for key, got in fetched.items():
-                        if isinstance(got, NodeFailed):
-                            results[key] = NodeFailed(f"{names[key]} was not landed: {got.message}", "the task's outputs "
-                                                      "did not reach the DVC remote intact; rerun apply (the node runs again)")
-                            continue
-                        (manifest, tmp), final = fetching[key], items[key][0]
-                        results[key] = self._commit(tmp, final, manifest, names[key], links)
+                        (manifest, tmp), final = fetching[key], landable[key][0]
+                        results[key] = (self._not_landed(names[key], got) if isinstance(got, NodeFailed)
+                                        else self._commit(tmp, final, manifest, names[key], links))
                     links.save()  # dvc checkout knows each folder as a link it made, as after dvc add
-        except NodeFailed:
-            raise
-        except Exception as exc:  # DvcException and OSError alike: the nodes' outputs are not safe yet
-            failed = self.remote_failure(exc, f"DVC could not land {', '.join(names.values())}",
-                                         "check the DVC remote (`dvc remote list`) and free disk space")
-            results.update({key: failed for key in fetching if not isinstance(results.get(key), str)})
         finally:
             for _, tmp in fetching.values():
                 shutil.rmtree(tmp, ignore_errors=True)
+        return results
+
+    def _verified(self, landable: dict[str, tuple[Path, object]], names: dict[str, str],
+                  remote: object) -> dict[str, str | NodeFailed]:
+        from dvc_data.hashfile.hash_info import HashInfo
+
+        from runners.dvc_commit import Committed, write_dvc_file
+        from runners.objects import verify_folders
+
+        results: dict[str, str | NodeFailed] = {}
+        checked = verify_folders(remote, {key: manifest for key, (_, manifest) in landable.items()}, names)
+        with _LOCK, self.repo.lock:
+            for key, got in checked.items():
+                if isinstance(got, NodeFailed):
+                    results[key] = self._not_landed(names[key], got)
+                    continue
+                final, manifest = landable[key]
+                self.repo.cache.local.add_bytes(manifest.oid, got)  # the tree is known here; its files stay on the remote
+                if final.is_symlink() or final.is_file():
+                    final.unlink()
+                elif final.exists():
+                    shutil.rmtree(final)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                write_dvc_file(self.repo, Committed(final, HashInfo("md5", manifest.oid), manifest.size, manifest.nfiles))
+                results[key] = manifest.oid
         return results
 
     def _commit(self, tmp: Path, final: Path, manifest: object, rel: str, links: object) -> str | NodeFailed:

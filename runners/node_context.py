@@ -12,7 +12,7 @@ from compiler.lockfile import Lock
 from compiler.project import Project
 from llmops_spec import Ref
 from runners.dvc_store import Store
-from runners.step import StepContext
+from runners.step import NodeFailed, StepContext
 from runners.task_resources import TaskResources, task_resources
 
 
@@ -64,9 +64,11 @@ def node_context(project: Project, store: Store, node: Node, out: Path, prints: 
                 extra["baseline"] = earned
                 extra["baseline_source"] = {"deployment": str(spec.baseline.deployment), "fingerprint": deployed.fingerprint}
     if node.step == "deploy":
-        extra["gate_metrics"] = {str(gate): _evaluation(store, gate) for gate in spec.requires}
+        extra["gate_metrics"] = {str(gate): _evaluation(store, lock, gate) for gate in spec.requires}
         extra["serving_inputs"] = {dep: prints[dep].value for dep in node.inputs if not dep.startswith("EvalGate/")}
         extra["model"] = _served_model(store, lock, next((d for d in node.inputs if d.startswith(f"{spec.model}:")), None))
+        if spec.prompt is not None:
+            extra["prompt"] = _served_prompt(store, lock, next(d for d in node.inputs if d.startswith(f"{spec.prompt}:")))
     return StepContext(root=project.root, node=node.id, step=node.step, resource=str(node.resource), spec=spec,
                        out=out, inputs=inputs, specs=specs, fingerprint=prints[node.id].value, extra=extra)
 
@@ -84,6 +86,22 @@ def _served_model(store: Store, lock: Lock, model_node: str | None) -> dict[str,
         return {"node": model_node, "md5": md5, "remote": None, "problem": f"{type(exc).__name__}: {exc}"[:300]}
 
 
+def _served_prompt(store: Store, lock: Lock, prompt_node: str) -> dict[str, Any]:
+    """The prompt.json a deployment serves, as the lock pins it: read from the DVC cache or remote and checked
+    against its md5 (the workspace need not hold it, and its copy is not trusted)."""
+    from runners.deploy_gates import artifact_md5
+    from runners.verified_read import Unverified, read_verified_file
+
+    try:
+        prompt = json.loads(read_verified_file(store, artifact_md5(store, lock.nodes.get(prompt_node)) or "", "prompt.json"))
+    except (Unverified, ValueError) as exc:
+        raise NodeFailed(f"{prompt_node}'s prompt.json cannot be read: {exc}",
+                         "apply the prompt again (`llmops plan` shows it)", retryable=False) from None
+    if not isinstance(prompt, dict):
+        raise NodeFailed(f"{prompt_node}'s prompt.json is not an object", "apply the prompt again", retryable=False)
+    return prompt
+
+
 def _redacted(spec: Any) -> Any:
     """Another resource's spec as a step reads it: its secrets redacted, as in the prompt.json that serving reads,
     so a prompt trains, evaluates and serves one text and no artifact (predictions, manifests) holds a secret."""
@@ -99,24 +117,21 @@ def _redacted(spec: Any) -> Any:
         return spec
 
 
-def _evaluation(store: Store, gate: Ref) -> dict[str, Any]:
-    """The metrics a gate judged (its evaluate step's metrics.json), kept in the deployment's lock entry as its baseline."""
+def _evaluation(store: Store, lock: Lock, gate: Ref) -> dict[str, Any]:
+    """The metrics a gate judged (its evaluate step's metrics.json, as the lock pins it: read from the DVC cache or
+    remote and checked against its md5, never the workspace's copy), kept in the deployment's lock entry as its
+    baseline."""
+    from runners.deploy_gates import artifact_md5
+    from runners.verified_read import Unverified, read_verified_file
+
     try:
-        body = json.loads((store.artifact_dir(str(gate), "evaluate") / "metrics.json").read_text())
-    except (OSError, ValueError):
+        body = json.loads(read_verified_file(store, artifact_md5(store, lock.nodes.get(f"{gate}:evaluate")) or "",
+                                             "metrics.json"))
+    except (Unverified, ValueError):
+        return {}
+    if not isinstance(body, dict):
         return {}
     return {"n": body.get("n"), "metrics": body.get("metrics", {}), "counts": body.get("counts", {})}
-
-
-def input_folders(project: Project, store: Store, node: Node) -> list[Path]:
-    """The artifact folders ``node`` reads, to restore from DVC before it runs."""
-    folders = []
-    for dep in node.inputs:
-        resource, step = dep.rsplit(":", 1)
-        folders.append(store.artifact_dir(resource, step))
-    if node.step == "gate":
-        folders.append(store.artifact_dir(str(node.resource), "evaluate"))
-    return folders
 
 
 def step_resources(project: Project, node: Node) -> TaskResources:

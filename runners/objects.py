@@ -7,7 +7,9 @@ from the DVC remote into the worker's own scratch folder, every byte checked aga
 The step writes its outputs there; ``push_folder`` hashes them as ``dvc add`` does (DVC's own
 ``build``), sends them to the remote (a tree's files before its ``.dir`` listing, so a listing
 on the remote never names a file that is not there) and returns a ``Manifest``. The driver lands
-the node only from what ``fetch_folders`` brings back from the remote, hashed again as it lands.
+a node only once the remote holds its folder whole: either checked in place (``verify_folders``:
+the listing, each file's presence and size; no file crosses the network) or brought back into
+the driver's workspace (``fetch_folders``), hashed again as it lands.
 
 The remote is DVC's object layout (``<url>/files/md5/ab/cdef...``), so what a worker pushes is
 what ``dvc push`` would have pushed, and ``dvc pull`` in a fresh clone restores it.
@@ -170,43 +172,47 @@ def _folder_files(odb: Any, oid: str, target: Path, what: str) -> list[tuple[str
     return [(md5, target / rel, f"{what}/{rel}") for rel, md5 in entries]
 
 
+def _checked_listing(odb: Any, manifest: Manifest, what: str) -> tuple[bytes, list[tuple[str, str]]] | NodeFailed:
+    """A pushed folder's ``.dir`` listing, bytes and entries, or why it cannot be landed: no files, a listing
+    that is lost, does not hash to its md5, or names another count of files than the task's manifest."""
+    if not manifest.nfiles:
+        return NodeFailed("the output has no files", "the step wrote nothing: see its log", retryable=False)
+    try:
+        data = _cat(odb, manifest.oid, what)
+        entries = listing_entries(data, manifest.oid)
+    except ValueError as exc:
+        return NodeFailed(f"{what}: {exc}", _HINT_DAMAGED, retryable=False)
+    except NodeFailed as exc:
+        return exc
+    if len(entries) != manifest.nfiles:
+        return NodeFailed(f"the remote's listing {manifest.oid} has {len(entries)} files, the task reported "
+                          f"{manifest.nfiles}", _HINT_DAMAGED, retryable=False)
+    return data, entries
+
+
 def fetch_folders(address: RemoteAddress | Any, folders: dict[str, tuple[Manifest, Path]],
                   names: dict[str, str]) -> dict[str, NodeFailed | int]:
     """Fetch each pushed folder ``key -> (manifest, target)`` into its target, every file of all of them in one pool.
 
-    Per key: the bytes fetched, or why that folder cannot be landed (no files, a listing that does not
-    hash to its md5 or names another count of files than the manifest, an object the remote lacks); one
-    folder's failure leaves the others fetched. The files are not hashed here: the driver hashes what it
-    lands (runners/dvc_store.py), which is the check that counts. This is what lands a batch of nodes at
-    the cost of one round of the remote, where a loop of ``fetch_many`` would open a pool per folder.
+    Per key: the bytes fetched, or why that folder cannot be landed (``_checked_listing``, or an object
+    the remote lacks); one folder's failure leaves the others fetched. The files are not hashed here: the
+    driver hashes what it lands (runners/dvc_store.py), which is the check that counts. This is what lands
+    a batch of nodes at the cost of one round of the remote, where a loop of ``fetch_many`` would open a
+    pool per folder.
     """
     odb = remote_of(address) if isinstance(address, RemoteAddress) else address
     outcome: dict[str, NodeFailed | int] = {}
     files: list[tuple[str, str, Path, str]] = []  # (key, md5, target, what)
-
-    def listing(key: str) -> list[tuple[str, Path, str]] | NodeFailed:
-        manifest, target = folders[key]
-        if not manifest.nfiles:
-            return NodeFailed("the output has no files", "the step wrote nothing: see its log", retryable=False)
-        try:
-            entries = _folder_files(odb, manifest.oid, target, names[key])
-        except NodeFailed as exc:
-            return exc
-        if len(entries) != manifest.nfiles:
-            return NodeFailed(f"the remote's listing {manifest.oid} has {len(entries)} files, the task reported "
-                              f"{manifest.nfiles}", _HINT_DAMAGED, retryable=False)
-        return entries
-
     keys = list(folders)
     if not keys:
         return outcome
     with ThreadPoolExecutor(min(FETCH_THREADS, len(keys))) as pool:
-        for key, entries in zip(keys, pool.map(listing, keys)):
-            if isinstance(entries, NodeFailed):
-                outcome[key] = entries
-                continue
-            files += [(key, *entry) for entry in entries]
-            outcome[key] = 0
+        for key, listed in zip(keys, pool.map(lambda k: _checked_listing(odb, folders[k][0], names[k]), keys)):
+            outcome[key] = listed if isinstance(listed, NodeFailed) else 0
+            if not isinstance(listed, NodeFailed):
+                target = folders[key][1]
+                target.mkdir(parents=True, exist_ok=True)
+                files += [(key, md5, target / rel, f"{names[key]}/{rel}") for rel, md5 in listed[1]]
 
         def download(item: tuple[str, str, Path, str]) -> tuple[str, NodeFailed | int]:
             key, md5, target, what = item
@@ -220,6 +226,57 @@ def fetch_folders(address: RemoteAddress | Any, folders: dict[str, tuple[Manifes
             if isinstance(done, NodeFailed):
                 continue  # the first failure of a folder is its reason
             outcome[key] = got if isinstance(got, NodeFailed) else done + got
+    return outcome
+
+
+def verify_folders(address: RemoteAddress | Any, folders: dict[str, Manifest],
+                   names: dict[str, str]) -> dict[str, NodeFailed | bytes]:
+    """Check, without fetching a file, that the remote holds each pushed folder ``key -> manifest`` whole.
+
+    Per key: the folder's ``.dir`` listing (its bytes, which hash to the manifest's md5), once every
+    file the listing names is on the remote and their sizes add up to the manifest's; else why not
+    (``_checked_listing``, a file object the remote lacks, a size that differs). One listing read and one
+    size query per file (a stat on a folder remote, a HEAD on S3), all folders' in one pool. What a
+    file holds is its md5's business: the worker hashed it as it pushed it, and every reader (a task's
+    fetch, ``llmops pull``) checks it against that md5.
+    """
+    odb = remote_of(address) if isinstance(address, RemoteAddress) else address
+    keys = list(folders)
+    if not keys:
+        return {}
+    with ThreadPoolExecutor(min(FETCH_THREADS, len(keys))) as pool:
+        listed = dict(zip(keys, pool.map(lambda k: _checked_listing(odb, folders[k], names[k]), keys)))
+        wanted = sorted({md5 for got in listed.values() if not isinstance(got, NodeFailed) for _, md5 in got[1]})
+
+        def size(md5: str) -> int | NodeFailed:  # -1: not on the remote
+            try:
+                return int(odb.fs.info(odb.oid_to_path(md5))["size"])
+            except FileNotFoundError:
+                return -1
+            except Exception as exc:  # a lost connection, a refused read
+                return NodeFailed(f"cannot ask the DVC remote for the object {md5}: {_redacted(exc)}",
+                                  "check the remote and this machine's credentials for it (docs/remotes.md)")
+
+        sizes = dict(zip(wanted, pool.map(size, wanted)))
+    outcome: dict[str, NodeFailed | bytes] = {}
+    for key, got in listed.items():
+        if isinstance(got, NodeFailed):
+            outcome[key] = got
+            continue
+        data, entries = got
+        found = [(rel, md5, sizes[md5]) for rel, md5 in entries]
+        failed = next((s for _, _, s in found if isinstance(s, NodeFailed)), None)
+        missing = next((f"{names[key]}/{rel} ({md5})" for rel, md5, s in found if s == -1), None)
+        total = sum(s for _, _, s in found if not isinstance(s, NodeFailed))
+        if failed is not None:
+            outcome[key] = failed
+        elif missing is not None:
+            outcome[key] = NodeFailed(f"the DVC remote holds no object for {missing}", _HINT_MISSING, retryable=False)
+        elif total != folders[key].size:
+            outcome[key] = NodeFailed(f"the remote's files of {folders[key].oid} add up to {total} bytes, the "
+                                      f"task reported {folders[key].size}", _HINT_DAMAGED, retryable=False)
+        else:
+            outcome[key] = data
     return outcome
 
 

@@ -1,9 +1,9 @@
 """What apply writes when a node lands or goes: DVC's versioned artifact, the apply log's word for it, the lock.
 
-For the nodes that finished together (one batch): their pushed folders are brought from the
-remote into the DVC cache and the workspace in one landing, each checked against its task's
-manifest and given its ``.dvc`` file (``Store.land_many``; a node's land_s is its share of
-that landing's time); then one write-ahead ``landing`` record names the entries about to be
+For the nodes that finished together (one batch): their pushed folders are checked on the
+remote in place, or brought from it into the DVC cache and the workspace (``pull``), in one
+landing, each against its task's manifest, and given their ``.dvc`` files (``Store.land_many``;
+a node's land_s is its share of that landing's time); then one write-ahead ``landing`` record names the entries about to be
 written (every lock entry is vouched for at every instant, even when the run is killed:
 compiler/state_trust.py), and llmops.lock is written once, atomically. A node whose folder
 cannot be landed fails with its own message; the others of the batch land.
@@ -58,8 +58,9 @@ def identity(root: Any) -> tuple[str | None, str]:
 class Recorder:
     """The one writer of an apply's state: under the state lock (llmops_cli holds it), only this writes."""
 
-    def __init__(self, graph: Graph, prints: dict[str, Fingerprint], plan: Plan, store: Store) -> None:
+    def __init__(self, graph: Graph, prints: dict[str, Fingerprint], plan: Plan, store: Store, pull: bool = True) -> None:
         root = store.root
+        self.pull = pull  # bring each landed folder into the workspace, or check it on the remote in place
         self.graph, self.prints, self.store = graph, prints, store
         self.commit, self.who = identity(root)
         self.writer = LockWriter(root, read_lock(root)[0])
@@ -80,7 +81,7 @@ class Recorder:
         folders = {item.node: self.store.artifact_dir(str(self.graph.nodes[item.node].resource),
                                                       self.graph.nodes[item.node].step) for item in batch}
         started = time.perf_counter()
-        landed = self.store.land_many({item.node: (folders[item.node], item.manifest) for item in batch})
+        landed = self.store.land_many({item.node: (folders[item.node], item.manifest) for item in batch}, fetch=self.pull)
         share = (time.perf_counter() - started) / max(len(batch), 1)  # one landing for the batch: each node its share
         for item in batch:
             node, fp, md5 = self.graph.nodes[item.node], self.prints[item.node], landed[item.node]

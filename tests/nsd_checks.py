@@ -82,6 +82,14 @@ def unverified_artifacts(specs: Path) -> list[str]:
     return wrong
 
 
+def pulled_and_verified(cluster, repo: Path, specs: Path) -> list[str]:  # noqa: ANN001 - an NsdCluster
+    """``llmops pull`` in the driver's workspace, then ``unverified_artifacts``: what an apply on the cluster checked
+    on the remote, without bringing it here, comes back as the lock pins it."""
+    pulled = cluster.llmops("pull", specs.name, cwd=repo)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    return unverified_artifacts(specs)
+
+
 def remote_object(remote: Path, md5: str) -> Path:
     """Where a folder remote keeps the object ``md5`` (DVC 3: files/md5/xx/rest, a folder's ending in .dir)."""
     return remote / "files" / "md5" / md5[:2] / md5[2:]

@@ -59,8 +59,12 @@ def test_create_then_noop_then_update_and_delete(prompts_repo, ray_cluster, tmp_
     out = nodes["Prompt/p1:prompt"]["outputs"]
     (folder, md5), = out.items()
     assert folder == "artifacts/prompt/p1/prompt" and md5.endswith(".dir")
-    assert json.loads((prompts_repo / "specs" / folder / "prompt.json").read_text())["template"].endswith("p1")
     assert (prompts_repo / "specs" / "artifacts/prompt/p1/prompt.dvc").exists()
+    # on a cluster of --address, artifacts are checked on the remote, not brought here; llmops pull brings them
+    assert not (prompts_repo / "specs" / folder).exists() and "`llmops pull` restores them" in first.stdout
+    pulled = run_llmops("pull", "specs", cwd=prompts_repo)
+    assert pulled.returncode == 0 and "Restored 3 artifacts." in pulled.stdout, pulled.stdout + pulled.stderr
+    assert json.loads((prompts_repo / "specs" / folder / "prompt.json").read_text())["template"].endswith("p1")
     assert any((tmp_path / "remote").rglob("*")), "the artifacts were pushed to the DVC remote"
     assert nodes["Prompt/p1:prompt"]["applied_by"] == "CI <ci@example.com>"
     assert len(nodes["Prompt/p1:prompt"]["commit"]) == 40
@@ -73,8 +77,10 @@ def test_create_then_noop_then_update_and_delete(prompts_repo, ray_cluster, tmp_
     (prompts_repo / "specs" / "p2.yaml").unlink()
     planned = run_llmops("plan", "specs", "-o", "plan.json", cwd=prompts_repo)
     assert planned.returncode == 0, planned.stderr
-    applied = apply(prompts_repo, ray_cluster, "plan.json", "--project", "specs")
+    applied = apply(prompts_repo, ray_cluster, "plan.json", "--project", "specs", "--pull")
     assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "llmops pull" not in applied.stdout, "--pull brought each artifact here"
+    assert '"there"' in (prompts_repo / "specs" / folder / "prompt.json").read_text(), "the new version, here"
     after = lock_of(prompts_repo)
     assert sorted(after) == ["Prompt/p0:prompt", "Prompt/p1:prompt"]
     assert after["Prompt/p0:prompt"] == nodes["Prompt/p0:prompt"], "an unchanged node is not redone"
@@ -167,8 +173,10 @@ def test_resume_after_kill_9_or_ctrl_c_does_not_redo_finished_nodes(tmp_path, ra
     git_repo(repo)
     assert run_llmops("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo).returncode == 0
     script = Path(sys.executable).with_name("llmops")
-    victim = subprocess.Popen([str(script), "apply", "specs", "--yes", "--address", ray_cluster.address], cwd=repo,
-                              env={**os.environ, **ray_cluster.env()}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    output = tmp_path / "victim.log"
+    with open(output, "wb") as out:
+        victim = subprocess.Popen([str(script), "apply", "specs", "--yes", "--address", ray_cluster.address], cwd=repo,
+                                  env={**os.environ, **ray_cluster.env()}, stdout=out, stderr=subprocess.STDOUT)
     lock = repo / "specs" / "llmops.lock"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and victim.poll() is None:
@@ -177,7 +185,8 @@ def test_resume_after_kill_9_or_ctrl_c_does_not_redo_finished_nodes(tmp_path, ra
         time.sleep(0.05)
     victim.send_signal(how)
     code = victim.wait(timeout=120)
-    assert code == (130 if how == signal.SIGINT else -signal.SIGKILL)  # Ctrl-C: the running tasks cancelled, exit 130
+    # Ctrl-C: the running tasks cancelled, exit 130
+    assert code == (130 if how == signal.SIGINT else -signal.SIGKILL), output.read_text(errors="replace")[-4000:]
     before = json.loads(lock.read_text())["nodes"]
     assert 3 <= len(before) < length, f"the signal landed after {len(before)} nodes; the test needs it mid-apply"
     resumed = apply(repo, ray_cluster, "specs", "--yes")

@@ -50,7 +50,7 @@ def test_apply_survives_losing_a_worker_node(tmp_path, two_nodes):
     script = Path(sys.executable).with_name("llmops")
     log = tmp_path / "apply.log"
     with open(log, "w") as out:
-        apply = subprocess.Popen([str(script), "apply", "specs", "--yes", "--address", cluster.address], cwd=repo,
+        apply = subprocess.Popen([str(script), "apply", "specs", "--yes", "--pull", "--address", cluster.address], cwd=repo,
                                  env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and apply.poll() is None and log.read_text().count("▸ Model/") < 3:

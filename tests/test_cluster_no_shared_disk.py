@@ -85,6 +85,9 @@ def applied(cluster, work, remote):
     specs = nsd_checks.example_repo(repo, str(remote))
     done = cluster.apply("specs", cwd=repo)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    here = [folder for folder in nsd_checks.lock_outputs(specs) if (specs / folder).exists()]
+    assert not here and "`llmops pull` restores them" in done.stdout, f"checked on the remote, not brought here: {here}"
+    assert nsd_checks.pulled_and_verified(cluster, repo, specs) == []  # and the driver's DVC cache holds them
     nsd_checks.commit(repo, "applied")
     return {"repo": repo, "specs": specs, "output": done.stdout + done.stderr}
 
@@ -93,7 +96,6 @@ def test_the_example_applies_end_to_end_and_serves(cluster, applied):
     specs = applied["specs"]
     nodes = nsd_checks.lock_nodes(specs)
     assert {nsd_checks.PREPARE, nsd_checks.FINETUNE, "Deployment/ticket-classifier-prod:deploy"} <= set(nodes)
-    assert nsd_checks.unverified_artifacts(specs) == []
     ran = {t["worker"] for t in cluster.tasks() if t["type"] == "NORMAL_TASK" and t["state"] == "FINISHED"}
     assert ran & set(cluster.workers), f"the steps ran on the workers: {ran}"
     proxies = cluster.python("""
@@ -181,7 +183,7 @@ def test_an_input_object_broken_on_the_remote_fails_its_node_and_lands_nothing(c
     assert done.returncode == 1, out[-4000:]
     assert md5 in out and "Traceback" not in out, out[-4000:]
     assert nsd_checks.lock_nodes(specs)[nsd_checks.FINETUNE] == before[nsd_checks.FINETUNE], "nothing landed"
-    assert nsd_checks.unverified_artifacts(specs) == []
+    assert nsd_checks.pulled_and_verified(cluster, repo, specs) == []
 
 
 def test_an_input_object_the_remote_lost_is_pushed_again_from_the_drivers_cache(cluster, applied, broken_input):
@@ -193,7 +195,7 @@ def test_an_input_object_the_remote_lost_is_pushed_again_from_the_drivers_cache(
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     assert path.read_bytes() == good, "the object is back on the remote, as it was"
     assert nsd_checks.lock_nodes(specs)[nsd_checks.FINETUNE] != before[nsd_checks.FINETUNE]
-    assert nsd_checks.unverified_artifacts(specs) == []
+    assert nsd_checks.pulled_and_verified(cluster, repo, specs) == []
 
 
 def test_a_worker_killed_mid_finetune_costs_a_retry_on_the_other_worker(cluster, applied, tmp_path):
@@ -215,7 +217,7 @@ def test_a_worker_killed_mid_finetune_costs_a_retry_on_the_other_worker(cluster,
     survivor = next(name for name in cluster.workers if name != victim)
     after = nsd_checks.lock_nodes(specs)[nsd_checks.FINETUNE]
     assert after != before, "the fine-tune landed, once"
-    assert nsd_checks.unverified_artifacts(specs) == []
+    assert nsd_checks.pulled_and_verified(cluster, repo, specs) == []
     rows = [t for t in cluster.tasks() if t["id"] in ids]
     finished = [t for t in rows if t["state"] == "FINISHED"]
     assert finished, f"the fine-tune's task never finished: {rows}"

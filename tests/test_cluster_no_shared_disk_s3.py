@@ -63,6 +63,7 @@ def setup(s3, tmp_path_factory, ray_test_token):
 def applied(setup):
     done = setup["cluster"].apply("specs", cwd=setup["repo"])
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert nsd_checks.pulled_and_verified(setup["cluster"], setup["repo"], setup["specs"]) == []
     nsd_checks.commit(setup["repo"], "applied")
     return setup
 
@@ -88,7 +89,6 @@ def test_each_worker_starts_from_its_own_checkout(setup):
 
 def test_the_example_applies_end_to_end_and_serves(applied, s3):
     specs = applied["specs"]
-    assert nsd_checks.unverified_artifacts(specs) == []
     stored = {key.split("/files/md5/", 1)[1].replace("/", "", 1) for key in s3.fs().find(f"{BUCKET}/{PREFIX}")}
     pinned = set(nsd_checks.lock_outputs(specs).values())
     assert pinned and pinned <= stored, f"not on the bucket: {sorted(pinned - stored)}"

@@ -72,6 +72,32 @@ def test_a_folder_altered_on_the_remote_after_its_push_is_not_landed(specs, tmp_
         store.close()
 
 
+def test_a_folder_landed_in_place_is_checked_on_the_remote_and_pulled_back_on_demand(specs, tmp_path):
+    """``land_many(fetch=False)``: the .dvc file and the listing, no file brought here; an older version in the
+    workspace goes (it would contradict the .dvc file); ``restore`` (as ``llmops pull``) brings the files."""
+    final = specs / "artifacts/prompt/p/prompt"
+    write_project(final, {"prompt.json": "an older version\n"})
+    store = Store(specs)
+    try:
+        manifest = push_folder(store.remote(), write_project(tmp_path / "out", {"prompt.json": "{}\n", "n.txt": "2\n"}),
+                               "Prompt/p:prompt")
+        assert store.land_many({"p": (final, manifest)}, fetch=False) == {"p": manifest.oid}
+        assert not final.exists(), "the workspace does not keep a version its .dvc file no longer names"
+        assert store.recorded_md5(final) == manifest.oid and "nfiles: 2" in (specs / "artifacts/prompt/p/prompt.dvc").read_text()
+        assert store.repo.cache.local.exists(manifest.oid), "the listing is in the cache: DVC knows the tree"
+        store.restore([final])
+        assert (final / "prompt.json").read_text() == "{}\n" and (final / "n.txt").read_text() == "2\n"
+        lost = push_folder(store.remote(), write_project(tmp_path / "lost", {"x.txt": "gone\n"}), "Prompt/q:prompt")
+        listing = json.loads((tmp_path / "remote/files/md5" / lost.oid[:2] / lost.oid[2:]).read_bytes())
+        (tmp_path / "remote/files/md5" / listing[0]["md5"][:2] / listing[0]["md5"][2:]).unlink()
+        other = specs / "artifacts/prompt/q/prompt"
+        (failed,) = store.land_many({"q": (other, lost)}, fetch=False).values()
+        assert isinstance(failed, NodeFailed) and "holds no object" in failed.message
+        assert not (specs / "artifacts/prompt/q/prompt.dvc").exists()
+    finally:
+        store.close()
+
+
 def test_sources_are_staged_on_the_remote_and_refused_once_they_differ_from_the_plan(specs, tmp_path):
     from runners.staging import staged_sources
 

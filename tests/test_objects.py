@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import write_project
 
-from runners.objects import Manifest, confined, fetch, fetch_folders, fetch_many, listing_entries, push_folder
+from runners.objects import (Manifest, confined, fetch, fetch_folders, fetch_many, listing_entries, push_folder,
+                             verify_folders)
 from runners.remote_odb import RemoteAddress
 from runners.step import NodeFailed
 
@@ -108,3 +109,31 @@ def test_a_listing_may_name_only_files_inside_its_folder():
     with pytest.raises(ValueError, match="does not hash"):
         listing_entries(data + b" ", oid)
     assert confined("a/b.txt") and not confined("..") and not confined("a/./b")
+
+
+def verified(remote: Path, **manifests: Manifest) -> dict[str, bytes | str]:
+    """What ``verify_folders`` says of each folder: its listing's bytes, or why it would not be landed."""
+    got = verify_folders(RemoteAddress(str(remote)), manifests, {key: f"Prompt/{key}:prompt" for key in manifests})
+    return {key: value.message if isinstance(value, NodeFailed) else value for key, value in got.items()}
+
+
+def test_a_folder_is_checked_whole_on_the_remote_without_fetching_its_files(pushed, tmp_path):
+    remote, manifest = pushed
+    other = push_folder(RemoteAddress(str(remote)), write_project(tmp_path / "o", {"c.txt": "other\n"}), "Prompt/q:prompt")
+    got = verified(remote, p=manifest, q=other)
+    assert got["p"] == object_path(remote, manifest.oid).read_bytes() and isinstance(got["q"], bytes)
+    listing = json.loads(got["p"])
+    object_path(remote, listing[0]["md5"]).unlink()  # one file of p lost: p is refused, q still lands
+    got = verified(remote, p=manifest, q=other)
+    assert f"holds no object for Prompt/p:prompt/{listing[0]['relpath']}" in got["p"] and isinstance(got["q"], bytes)
+
+
+def test_a_folder_whose_remote_files_do_not_add_up_to_the_manifest_is_not_verified(pushed, tmp_path):
+    remote, manifest = pushed
+    target = object_path(remote, json.loads(object_path(remote, manifest.oid).read_bytes())[1]["md5"])
+    target.chmod(0o644)
+    target.write_text("truncated")  # 9 bytes where 6 were pushed
+    assert "add up to 15 bytes, the task reported 12" in verified(remote, p=manifest)["p"]
+    assert "has 2 files, the task reported 3" in verified(remote, p=Manifest(manifest.oid, 12, 3))["p"]
+    assert verified(remote, p=Manifest("0" * 32 + ".dir", 0, 0))["p"] == "the output has no files"
+    assert "holds no object" in verified(remote, p=Manifest("1" * 32 + ".dir", 12, 2))["p"]

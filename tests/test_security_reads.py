@@ -404,7 +404,8 @@ def test_an_interrupted_finetune_leaves_nothing_git_sees_and_the_next_apply_clea
     assert not (repo / "specs" / "artifacts" / "model").exists(), "nothing of the interrupted node landed"
 
     write_project(repo / "specs", {"m.yaml": MODEL_TRAINING.format(steps=2)})
-    resumed = run_llmops("apply", "specs", "--yes", "--address", ray_cluster.address, cwd=repo, env=ray_cluster.env())
+    resumed = run_llmops("apply", "specs", "--yes", "--pull", "--address", ray_cluster.address, cwd=repo,
+                         env=ray_cluster.env())
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert not left.exists(), "the next task cleared what the killed worker left"
     assert not list((repo / "specs" / ".llmops" / "tmp").iterdir())

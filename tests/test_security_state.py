@@ -333,7 +333,7 @@ def test_a_failed_gate_flipped_in_the_lock_deploys_nothing(tmp_path, ray_cluster
     assert run_llmops("init", "specs", "--remote", str(tmp_path / "remote"), cwd=repo).returncode == 0
 
     def apply():
-        return run_llmops("apply", "specs", "--yes", "--address", ray_cluster.address, cwd=repo, env=env)
+        return run_llmops("apply", "specs", "--yes", "--pull", "--address", ray_cluster.address, cwd=repo, env=env)
 
     first = apply()
     assert first.returncode == 3, first.stdout + first.stderr

@@ -44,10 +44,13 @@ def _load_saved(ctx: click.Context, plan_file: Path) -> dict[str, Any]:
               help="The address Serve's HTTP proxies bind (default: 127.0.0.1; 0.0.0.0 opens them to the network).")
 @click.option("--serve-port", envvar="LLMOPS_SERVE_PORT", type=click.IntRange(1, 65535),
               help="Serve's HTTP port (default: a free port for the local cluster, 8000 with --address).")
+@click.option("--pull/--no-pull", default=None,
+              help="Also bring each landed artifact into this workspace (default: with the local cluster only; on a "
+                   "cluster of --address, artifacts are checked on the DVC remote and `llmops pull` brings them).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (CI).")
 @click.pass_context
 def command(ctx: click.Context, target: Path | None, project_path: Path | None, address: str | None,
-            num_cpus: int | None, serve_host: str | None, serve_port: int | None, yes: bool) -> None:
+            num_cpus: int | None, serve_host: str | None, serve_port: int | None, pull: bool | None, yes: bool) -> None:
     """Apply a saved plan (plan.json) or the specs under PATH, on Ray."""
     from compiler import compile_project
     from compiler.fingerprint import fingerprint_graph
@@ -78,7 +81,8 @@ def command(ctx: click.Context, target: Path | None, project_path: Path | None, 
     if not any(c["action"] != "no-op" and c["node"] not in freshness.done for c in saved["changes"]):
         click.echo("No changes. Nothing to apply.")
         ctx.exit(0)
-    ctx.exit(_apply(ctx, compilation, saved, prints, freshness, address, num_cpus, policy, (serve_host, serve_port)))
+    pull = not address if pull is None else pull
+    ctx.exit(_apply(ctx, compilation, saved, prints, freshness, address, num_cpus, policy, (serve_host, serve_port), pull))
 
 
 def _serve_host(value: str | None) -> str | None:
@@ -106,7 +110,7 @@ def _check_policies(ctx: click.Context, compilation: Any) -> dict[str, Any]:
 
 def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: dict[str, Any], freshness: Any,
            address: str | None, num_cpus: int | None, policy: dict[str, Any],
-           serve_at: tuple[str | None, int | None] = (None, None)) -> int:
+           serve_at: tuple[str | None, int | None] = (None, None), pull: bool = True) -> int:
     from compiler.plan import Plan
     from runners.apply import Applier
     from runners.apply_log import ApplyLogBroken
@@ -138,7 +142,8 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
             cluster = with_serve(cluster, *serve_at)
             progress.note(f"Ray: {'cluster ' + address if address else 'local cluster ' + cluster.address}")
             cluster = connect(cluster)
-            applier = Applier(compilation, Plan.from_dict(saved), prints, store, cluster, freshness.done, progress.event)
+            applier = Applier(compilation, Plan.from_dict(saved), prints, store, cluster, freshness.done, progress.event,
+                              pull=pull)
             with progress:
                 report = applier.run()
             _log(root, saved, applier, report, policy)
@@ -151,6 +156,9 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
     finally:
         store.close()
     progress.summary(report)
+    if not pull and any(item.status == "applied" and item.step != "deploy" for item in report.nodes):
+        click.echo("Artifacts were checked on the DVC remote, not brought here: `llmops pull` restores them "
+                   "(or apply with --pull).")
     return report.exit_code
 
 

@@ -121,7 +121,7 @@ def _deploy(ctx: StepContext, cluster: Cluster, running_version: dict[str, Any] 
 
     spec = ctx.spec
     app = ctx.resource.split("/", 1)[1]
-    prompt = json.loads((ctx.input(spec.prompt) / "prompt.json").read_text()) if spec.prompt else None
+    prompt = ctx.extra.get("prompt")  # read and checked by the driver (runners/node_context.py), as the lock pins it
     new = version_name({"inputs": ctx.extra.get("serving_inputs", {}), "serve": serve_view(spec.serve.model_dump(mode="json")),
                         "env_vars": spec.env_vars})
     versions = {new: {**_model_of(ctx), "prompt": prompt}}
