@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runners.data.near_dedup import (MinHashLSH, _band_keys, candidate_components, hash_block, lsh_bands, near_dedup,
+from runners.data.near_dedup import (MinHashLSH, band_keys, candidate_components, hash_block, lsh_bands, near_dedup,
                                      near_duplicates, near_duplicates_blocked, near_duplicates_hashed, signatures)
 from runners.data.table import Table
 
@@ -112,7 +112,7 @@ def test_results_are_deterministic(threshold):
 def sequential_reference(texts: list[str], params: MinHashLSH) -> dict[int, tuple[int, float]]:
     """The one-table algorithm as it was before blocks: every row in order, buckets of kept rows per band."""
     sig = signatures(texts, params.num_perm, params.shingle_size)
-    keys = _band_keys(sig, params.bands, params.rows_per_band).tolist()
+    keys = band_keys(sig, params.bands, params.rows_per_band).tolist()
     buckets: list[dict[int, list[int]]] = [{} for _ in range(params.bands)]
     dropped: dict[int, tuple[int, float]] = {}
     for i, row_keys in enumerate(keys):

@@ -1,7 +1,15 @@
-"""Exact deduplication: the first row of each group of equal values is kept."""
+"""Exact deduplication: the first row of each group of equal values is kept.
+
+In one table (:func:`exact_dedup`) or streamed in blocks (:func:`dedup_keys` per block, then
+:func:`first_occurrences` over every block's keys): a row's key is a 128-bit BLAKE2b digest of
+its values, so the pass keeps 24 bytes a row (key and id), not the rows. Both give the same rows.
+"""
 
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import orjson
 
 from runners.data.table import Table, TransformReport
@@ -14,15 +22,39 @@ def _json_key(row: dict, columns: list[str]) -> bytes:
     return orjson.dumps([row[c] for c in columns])
 
 
+def _key_bytes(table: Table, columns: list[str]) -> list[bytes]:
+    """Each row's values in ``columns`` as bytes that are equal exactly when the values are.
+
+    Scalar columns compare as Python compares them, where 0.0 equals -0.0 (float columns hold floats
+    only, so nothing else differs from JSON's spelling); any list or json column makes the whole key JSON.
+    """
+    if not all(table.columns[c] in _SCALAR for c in columns):
+        return [_json_key(row, columns) for row in table.rows]
+    floats = [c for c in columns if table.columns[c] == "float"]
+    if not floats:
+        return [_json_key(row, columns) for row in table.rows]
+    return [orjson.dumps([row[c] + 0.0 if c in floats and row[c] is not None else row[c] for c in columns])
+            for row in table.rows]
+
+
+def dedup_keys(table: Table, columns: list[str]) -> np.ndarray:
+    """The per-block step: each row's key as two uint64 (a 128-bit digest of ``_key_bytes``), shape (rows, 2)."""
+    digests = b"".join(hashlib.blake2b(key, digest_size=16).digest() for key in _key_bytes(table, columns))
+    return np.frombuffer(digests, dtype=np.uint64).reshape(-1, 2) if digests else np.zeros((0, 2), dtype=np.uint64)
+
+
+def first_occurrences(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The ids of the rows to drop: every row whose key an earlier row (smaller id) has; whatever the blocks."""
+    if len(ids) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((ids, keys[:, 1], keys[:, 0]))
+    k0, k1 = keys[order, 0], keys[order, 1]
+    repeat = np.r_[False, (k0[1:] == k0[:-1]) & (k1[1:] == k1[:-1])]
+    return np.sort(ids[order][repeat])
+
+
 def exact_dedup(table: Table, columns: list[str]) -> tuple[Table, TransformReport]:
     """Drop every row whose values in ``columns`` equal an earlier row's; comparison is exact (no normalization)."""
-    seen: set[object] = set()
-    keep: list[int] = []
-    scalar = all(table.columns[c] in _SCALAR for c in columns)      # then the values themselves are the key
-    for i, row in enumerate(table.rows):
-        key = tuple([row[c] for c in columns]) if scalar else _json_key(row, columns)
-        if key not in seen:
-            seen.add(key)
-            keep.append(i)
-    result = table.take(keep)
+    dropped = set(first_occurrences(dedup_keys(table, columns), np.arange(len(table), dtype=np.int64)).tolist())
+    result = table.take(i for i in range(len(table)) if i not in dropped)
     return result, TransformReport("dedup", {"columns": list(columns)}, len(table), len(result))

@@ -142,7 +142,7 @@ def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     return best[1], best[2]
 
 
-def _band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One 64-bit key per (row, band): a mixed weighted sum of the band's values."""
     weights = odd_constants("band", rows)
     keys = np.empty((len(sig), bands), dtype=np.uint64)
@@ -174,7 +174,7 @@ def hash_block(ids: np.ndarray, texts: list[str], params: MinHashLSH) -> BlockHa
     ids = np.asarray(ids, dtype=np.int64)
     assert ids.shape == (len(texts),), "one id per text"
     sig = signatures(texts, params.num_perm, params.shingle_size)
-    return BlockHashes(ids, sig, _band_keys(sig, params.bands, params.rows_per_band))
+    return BlockHashes(ids, sig, band_keys(sig, params.bands, params.rows_per_band))
 
 
 def candidate_components(bands: np.ndarray, keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,10 +184,23 @@ def candidate_components(bands: np.ndarray, keys: np.ndarray, ids: np.ndarray) -
     Returns ``(members, starts)``: the member ids, component after component (each component in ascending
     id order, components ordered by their smallest id), and where each component starts in ``members``.
     Rows in no shared bucket appear nowhere: they are never near-duplicates."""
-    order = np.lexsort((ids, keys, bands))       # by bucket (band, key), then row id within a bucket
-    b, k, r = bands[order], keys[order], ids[order]
-    linked = (b[1:] == b[:-1]) & (k[1:] == k[:-1])     # neighbours in one bucket: an edge
-    left, right = r[:-1][linked], r[1:][linked]
+    edges = [bucket_edges(keys[bands == band], ids[bands == band]) for band in np.unique(bands)]
+    return components(np.concatenate([e[0] for e in edges] or [np.zeros(0, dtype=np.int64)]),
+                      np.concatenate([e[1] for e in edges] or [np.zeros(0, dtype=np.int64)]))
+
+
+def bucket_edges(keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One band's edges: each row id linked to the next one in its bucket (equal key), both in id order. A band's
+    keys of every row are all it needs, so a streaming pass holds one band at a time, not the whole LSH table."""
+    order = np.lexsort((ids, keys))
+    k, r = keys[order], ids[order]
+    linked = k[1:] == k[:-1]
+    return r[:-1][linked], r[1:][linked]
+
+
+def components(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(members, starts)`` of the connected components of the edges ``left[i] - right[i]``, as
+    :func:`candidate_components` returns them."""
     if len(left) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     nodes, inverse = np.unique(np.concatenate([left, right]), return_inverse=True)

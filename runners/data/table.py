@@ -14,23 +14,33 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True)
 class Table:
-    """Rows whose keys are exactly ``columns``, in that order, plus each row's origin (``file:line``)."""
+    """Rows whose keys are exactly ``columns``, in that order, plus each row's origin (``file:line``).
+
+    ``ids``: each row's position in the source's order, when the table is one block of a longer stream
+    (runners/data/stream.py); a whole table's rows are numbered from 0 (``row_ids``).
+    """
 
     columns: dict[str, str]            # name -> declared type, in declared order
     rows: list[Row]
     origins: list[str]
+    ids: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def row_ids(self) -> list[int] | range:
+        return self.ids if self.ids is not None else range(len(self.rows))
+
     def take(self, indices: Iterable[int]) -> Table:
         picked = list(indices)
-        return Table(self.columns, [self.rows[i] for i in picked], [self.origins[i] for i in picked])
+        ids = None if self.ids is None else [self.ids[i] for i in picked]
+        return Table(self.columns, [self.rows[i] for i in picked], [self.origins[i] for i in picked], ids)
 
     def with_rows(self, rows: list[Row]) -> Table:
         """The same table with rewritten rows (same length, same order, same origins)."""
         assert len(rows) == len(self.rows)
-        return Table(self.columns, rows, self.origins)
+        return Table(self.columns, rows, self.origins, self.ids)
 
 
 @dataclass(frozen=True)
