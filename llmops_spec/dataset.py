@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError, PydanticKnownError
 
 from llmops_spec.base import INT_MAX, SEED_MAX, Identifier, NonEmptyStr, OneOf, RefPath, SpecBase, Strict
 from llmops_spec.refs import Ref, ref_to
-from llmops_spec.resources import Resources
+from llmops_spec.resources import DatasetResources
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
 ColumnType = Literal["string", "int", "float", "bool", "list", "json"]
@@ -173,7 +173,8 @@ class DatasetSpec(SpecBase):
     transforms: list[Transform] = Field(default_factory=list)
     splits: Splits | None = None
     license: NonEmptyStr | None = Field(default=None, description="SPDX identifier of the data's license, e.g. cc-by-4.0.")
-    resources: Resources = Field(default_factory=Resources, description="What the prepare task asks Ray for.")
+    resources: DatasetResources = Field(default_factory=DatasetResources,
+                                        description="What the prepare task asks Ray for, and its block size.")
 
     @property
     def column_types(self) -> dict[str, str]:

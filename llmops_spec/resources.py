@@ -55,6 +55,13 @@ def check_resource_request(num_gpus: float, accelerator_type: str | None, custom
                                    "hint": "ask for it with num_cpus, num_gpus, memory_gb or accelerator_type"})
 
 
+class DatasetResources(Resources):
+    """A Dataset's prepare request, and how much of the data it holds in memory at once."""
+
+    block_rows: int = Field(65_536, ge=1, le=16_777_216, description=(
+        "Rows a block holds while prepare streams the data: memory grows with it, the output does not change."))
+
+
 class ModelResources(Resources):
     """A Model's request: per training worker when ``workers`` is above 1."""
 

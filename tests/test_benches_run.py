@@ -25,6 +25,7 @@ SMALLEST = {
     "policy_bench.py": (["--sizes", "8", "--repeat", "1", "--no-engines"], "0 errors"),
     "audit_bench.py": (["--commits", "5", "--repeat", "1"], "within 5x of git log"),
     "data_bench.py": (["--quick"], "blocked == single: True"),
+    "prepare_bench.py": (["--quick"], "peak RSS <= 1.5 GB"),
 }
 if os.geteuid() == 0:  # its cluster's nodes run in mount namespaces (CI runs as root); about a minute
     SMALLEST["cluster_bench.py"] = (["--quick"], "ratio dvc repro / apply")

@@ -225,3 +225,25 @@ def test_precision_and_recall_on_the_planted_corpus():
     assert precision >= 0.95 and recall >= 0.95, (precision, recall)
     hard = {i for i, kind in enumerate(corpus.kind) if kind == "hard"}
     assert len(hard & set(dropped)) == 0                 # rows alike in words but below the threshold stay
+
+
+@pytest.mark.parametrize("block_rows, chunk", [(10_000, 1 << 16), (97, 1 << 16), (250, 7)])
+def test_the_streaming_pass_decides_as_one_table_whatever_the_blocks_and_chunks(tmp_path, monkeypatch, block_rows, chunk):
+    """Blocks of any size, components decided a few rows at a time, nulls among the rows: the same drops."""
+    import runners.data.near_dedup_stream as stream
+
+    monkeypatch.setattr(stream, "CHUNK_MEMBERS", chunk)
+    texts = generate(2000, seed=3).texts
+    rows = [{"text": None if i % 41 == 0 else t} for i, t in enumerate(texts)]
+    params = MinHashLSH(0.8, 64, 5, *lsh_bands(0.8, 64))
+    kept = [i for i, row in enumerate(rows) if row["text"] is not None]
+    expected = near_duplicates_blocked([(np.array(kept), [rows[i]["text"] for i in kept])], params)
+    blocks = [Table({"text": "string"}, rows[s:s + block_rows], [f"f:{i + 1}" for i in range(s, s + len(rows[s:s + block_rows]))],
+                    list(range(s, s + len(rows[s:s + block_rows])))) for s in range(0, len(rows), block_rows)]
+    one = stream.NearDedupPass(tmp_path / "pass", "text", 0.8, 64, 5)
+    for block in blocks:
+        one.add(block)
+    members, starts = one.candidates()
+    assert len(members) and len(starts) > 1, "the corpus has near-duplicates to find"
+    assert one.decide(members, starts, blocks) == expected and len(expected) > 50
+    assert list((tmp_path / "pass").iterdir()) == [], "the pass leaves no file behind"

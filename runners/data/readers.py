@@ -1,4 +1,4 @@
-"""Read a Dataset's source (jsonl, csv, parquet, text; one file or a folder) into a Table.
+"""Read a Dataset's source (jsonl, csv, parquet, text; one file or a folder) as a stream of blocks of rows.
 
 Every row is checked against the declared columns as it is read (runners/data/contract.py), and
 a bad row is reported at its file and line, a parquet one at its row group and row: the user
@@ -68,13 +68,28 @@ def display_path(path: Path, root: Path) -> str:
         return str(path)
 
 
+DEFAULT_BLOCK_ROWS = 65_536  # rows a block holds (resources.block_rows): tens of MiB of rows in memory
+
+
 def read_table(files: list[Path], fmt: str, columns: dict[str, str], root: Path, *, repository: bool = True,
                contract: Contract | None = None) -> Table:
-    """All rows of ``files`` that keep the columns' contract, in order (files in the given order, rows in file
-    order), typed and located.
+    """All rows of ``files`` that keep the columns' contract, in order, as one table (``read_blocks``, joined)."""
+    rows: list[Row] = []
+    origins: list[str] = []
+    for block in read_blocks(files, fmt, columns, root, repository=repository, contract=contract):
+        rows += block.rows
+        origins += block.origins
+    return Table(dict(columns), rows, origins)
 
-    ``contract``: the declared nullability and what a bad row does (runners/data/contract.py); by default no
-    column is nullable and any bad row fails the node after the last one is read, listing the first ones.
+
+def read_blocks(files: list[Path], fmt: str, columns: dict[str, str], root: Path, *, repository: bool = True,
+                contract: Contract | None = None, block_rows: int = DEFAULT_BLOCK_ROWS) -> Iterator[Table]:
+    """The rows of ``files`` that keep the columns' contract, in order (files in the given order, rows in file
+    order), typed and located, ``block_rows`` at a time; each row's id is its place among the rows kept.
+
+    The files are read as a stream: memory holds a block, never a file. ``contract``: the declared
+    nullability and what a bad row does (runners/data/contract.py); by default no column is nullable
+    and any bad row fails the node after the last one is read, listing the first ones.
     ``repository``: the files are the checkout's (a source path), confined to ``root`` again as
     they are opened; False for an upstream artifact apply produced (wherever the worker fetched it).
     """
@@ -84,6 +99,7 @@ def read_table(files: list[Path], fmt: str, columns: dict[str, str], root: Path,
     contract = contract or Contract(columns)
     rows: list[Row] = []
     origins: list[str] = []
+    first = 0
     for path in files:
         name = display_path(path, root)
         with _open_data(path, name, root if repository else None) as handle:
@@ -92,8 +108,13 @@ def read_table(files: list[Path], fmt: str, columns: dict[str, str], root: Path,
                 if row is not None:
                     rows.append(row)
                     origins.append(origin)
+                    if len(rows) == block_rows:
+                        yield Table(dict(columns), rows, origins, list(range(first, first + len(rows))))
+                        first += len(rows)
+                        rows, origins = [], []
     contract.finish()
-    return Table(dict(columns), rows, origins)
+    if rows:
+        yield Table(dict(columns), rows, origins, list(range(first, first + len(rows))))
 
 
 def _open_data(path: Path, name: str, root: Path | None) -> BinaryIO:
@@ -108,26 +129,41 @@ def _open_data(path: Path, name: str, root: Path | None) -> BinaryIO:
         raise NodeFailed(f"{name}: cannot read: {exc.strerror or exc}", "check the file's permissions") from None
 
 
-def _read_all(handle: BinaryIO) -> bytes:
-    data = handle.read(MAX_DATA_FILE_BYTES + 1)
-    if len(data) > MAX_DATA_FILE_BYTES:
-        raise NodeFailed(f"a data file grew past {MAX_DATA_FILE_BYTES:,} bytes while it was read",
-                         "split the data into several files of a folder", retryable=False)
-    return data
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    """The file's bytes a MiB at a time, at most MAX_DATA_FILE_BYTES in all (a file that grows while read fails)."""
+    total = 0
+    while chunk := handle.read(1 << 20):
+        total += len(chunk)
+        if total > MAX_DATA_FILE_BYTES:
+            raise NodeFailed(f"a data file grew past {MAX_DATA_FILE_BYTES:,} bytes while it was read",
+                             "split the data into several files of a folder", retryable=False)
+        yield chunk
 
 
 def _lines(handle: BinaryIO, name: str) -> Iterator[tuple[int, str]]:
-    raw = _read_all(handle)
+    """Numbered non-blank lines, decoded as UTF-8 (a BOM at the start skipped), streamed; not splitlines: a JSON
+    string may hold U+2028. A line that is not UTF-8 fails the node at its line and byte in the file."""
+    number, offset, rest = 0, 0, b""
+    for chunk in _chunks(handle):
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for raw in lines:
+            number += 1
+            yield from _decoded(raw, number, offset, name)
+            offset += len(raw) + 1
+    if rest:
+        yield from _decoded(rest, number + 1, offset, name)
+
+
+def _decoded(raw: bytes, number: int, offset: int, name: str) -> Iterator[tuple[int, str]]:
     try:
-        text = raw.decode("utf-8-sig")
+        line = raw.decode("utf-8-sig" if offset == 0 else "utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise NodeFailed(f"{name}:{line}: not UTF-8 ({exc.reason} at byte {exc.start})",
+        raise NodeFailed(f"{name}:{number}: not UTF-8 ({exc.reason} at byte {offset + exc.start})",
                          "re-encode the file as UTF-8", retryable=False) from None
-    for number, line in enumerate(text.split("\n"), 1):  # not splitlines: JSON strings may hold U+2028
-        line = line.removesuffix("\r")
-        if line.strip():
-            yield number, line
+    line = line.removesuffix("\r")
+    if line.strip():
+        yield number, line
 
 
 Raw = dict[str, Any] | BadRecord
@@ -152,12 +188,8 @@ def _read_text(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator
 
 
 def _read_csv(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[str, Raw]]:
-    try:
-        text = _read_all(handle).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise NodeFailed(f"{name}: not UTF-8 ({exc.reason} at byte {exc.start})", "re-encode the file as UTF-8",
-                         retryable=False) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    text = io.TextIOWrapper(_Capped(handle), encoding="utf-8-sig", newline="")
+    reader = csv.reader(text)
     try:
         header = next(reader, None)
         if header is None:
@@ -179,6 +211,28 @@ def _read_csv(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[
     except csv.Error as exc:
         raise NodeFailed(f"{name}:{reader.line_num}: not valid CSV: {exc}", "check the quoting on that line",
                          retryable=False) from None
+    except UnicodeDecodeError as exc:
+        raise NodeFailed(f"{name}: not UTF-8 ({exc.reason}, after line {reader.line_num})", "re-encode the file as UTF-8",
+                         retryable=False) from None
+
+
+class _Capped(io.RawIOBase):
+    """A binary file read through ``_chunks``' cap, for the text wrapper csv reads."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._chunks = _chunks(handle)
+        self._chunk, self._at = memoryview(b""), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._at == len(self._chunk):
+            self._chunk, self._at = memoryview(next(self._chunks, b"")), 0
+        n = min(len(buffer), len(self._chunk) - self._at)
+        buffer[:n] = self._chunk[self._at:self._at + n]
+        self._at += n
+        return n
 
 
 def _read_parquet(handle: BinaryIO, name: str, columns: dict[str, str]) -> Iterator[tuple[str, Raw]]:

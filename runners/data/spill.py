@@ -34,17 +34,22 @@ class Spill:
         self._files.append(path)
         self.rows += len(block)
 
-    def blocks(self, dropped: Container[int] = ()) -> Iterator[Table]:
-        """Each block again, in order, without the rows whose id is in ``dropped``; its file is removed once read."""
+    def blocks(self, dropped: Container[int] = (), *, keep: bool = False, wanted: Container[int] = (),
+               origins: dict[int, str] | None = None) -> Iterator[Table]:
+        """Each block again, in order, without the rows whose id is in ``dropped``; a block's file is removed once
+        read unless ``keep``. The origin of each row whose id is in ``wanted`` (dropped or not) goes into ``origins``."""
         for path in self._files:
-            ids, origins, rows = [], [], []
+            ids, kept_origins, rows = [], [], []
             with open(path, "rb") as handle:
                 for line in handle:
                     i, origin, row = orjson.loads(line)
+                    if i in wanted:
+                        origins[i] = origin  # type: ignore[index]
                     if i not in dropped:
                         ids.append(i)
-                        origins.append(origin)
+                        kept_origins.append(origin)
                         rows.append(row)
-            path.unlink()
+            if not keep:
+                path.unlink()
             if rows:
-                yield Table(self.columns, rows, origins, ids)
+                yield Table(self.columns, rows, kept_origins, ids)

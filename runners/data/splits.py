@@ -18,10 +18,9 @@ Fractions summing below 1 leave the rest of the rows out of every split.
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_right
-from collections import defaultdict
 from itertools import accumulate
 
+import numpy as np
 import orjson
 
 from runners.data.table import Table
@@ -34,40 +33,48 @@ def row_hashes(table: Table, key_columns: list[str], seed: int) -> list[int]:
             for row in table.rows]
 
 
-def _slice_of(position: float, bounds: list[float]) -> int:
-    """The index of the split whose cumulative slice holds ``position``; len(bounds) when past all of them."""
-    return bisect_right(bounds, position)
+def split_bounds(fractions: dict[str, float]) -> list[float]:
+    """The cumulative fractions, the last made exactly 1 when they sum to 1 (0.7 + 0.2 + 0.1 is 0.9999999999999999:
+    no row may fall past the end)."""
+    bounds = list(accumulate(fractions.values()))
+    if abs(bounds[-1] - 1.0) < 1e-9:
+        bounds[-1] = 1.0
+    return bounds
+
+
+def choose_splits(hashes: np.ndarray, strata: np.ndarray | None, bounds: list[float]) -> np.ndarray:
+    """Pure: each row's split, as an index into the fractions (``len(bounds)``: in none), from its identity hash
+    (uint64) and, when stratified, its stratum (any integer label); the rules of this module's docstring."""
+    edges = np.asarray(bounds, dtype=np.float64)
+    if strata is None:
+        return np.searchsorted(edges, hashes.astype(np.float64) / 2.0**64, side="right")
+    n = len(hashes)
+    order = np.lexsort((hashes, strata))                    # by stratum, then hash
+    s, h = strata[order], hashes[order]
+    new_stratum = np.r_[True, s[1:] != s[:-1]]
+    new_run = new_stratum | np.r_[True, h[1:] != h[:-1]]      # a run of equal hashes (copies of one row) goes whole
+    stratum_start = np.maximum.accumulate(np.where(new_stratum, np.arange(n), 0))
+    stratum_end = np.r_[np.flatnonzero(new_stratum)[1:], n][np.cumsum(new_stratum) - 1]
+    run_starts = np.flatnonzero(new_run)
+    run_of = np.cumsum(new_run) - 1
+    start = run_starts[run_of] - stratum_start
+    end = np.r_[run_starts[1:], n][run_of] - stratum_start
+    position = (start + end).astype(np.float64) / 2 / (stratum_end - stratum_start)
+    chosen = np.empty(n, dtype=np.int64)
+    chosen[order] = np.searchsorted(edges, position, side="right")
+    return chosen
+
+
+def stratum_labels(values: list, labels: dict[bytes, int]) -> np.ndarray:
+    """Each value's stratum as an integer, numbered as first seen (``labels`` carries the numbering across blocks)."""
+    return np.fromiter((labels.setdefault(orjson.dumps(v), len(labels)) for v in values), dtype=np.int64, count=len(values))
 
 
 def assign_splits(table: Table, fractions: dict[str, float], seed: int, key_columns: list[str],
                   stratify_by: str | None = None) -> dict[str, list[int]]:
     """Row indices of each split (in table order); no index appears twice."""
     names = list(fractions)
-    bounds = list(accumulate(fractions[n] for n in names))
-    if abs(bounds[-1] - 1.0) < 1e-9:
-        bounds[-1] = 1.0  # 0.7 + 0.2 + 0.1 is 0.9999999999999999: no row may fall past the end
-    hashes = row_hashes(table, key_columns, seed)
-    chosen = [len(names)] * len(table)
-    if stratify_by is None:
-        for i, h in enumerate(hashes):
-            chosen[i] = _slice_of(h / 2**64, bounds)
-    else:
-        strata: dict[bytes, list[int]] = defaultdict(list)
-        for i, row in enumerate(table.rows):
-            strata[orjson.dumps(row[stratify_by])].append(i)
-        for members in strata.values():
-            members.sort(key=hashes.__getitem__)
-            start, n = 0, len(members)
-            while start < n:                      # a run of equal hashes (copies of one row) is placed whole
-                end, h = start + 1, hashes[members[start]]
-                while end < n and hashes[members[end]] == h:
-                    end += 1
-                split = _slice_of((start + end) / 2 / n, bounds)
-                for i in members[start:end]:
-                    chosen[i] = split
-                start = end
-    picked: dict[str, list[int]] = {name: [] for name in names}
-    for i, split in enumerate(chosen):
-        if split < len(names):
-            picked[names[split]].append(i)
-    return picked
+    hashes = np.array(row_hashes(table, key_columns, seed), dtype=np.uint64)
+    strata = stratum_labels([row[stratify_by] for row in table.rows], {}) if stratify_by else None
+    chosen = choose_splits(hashes, strata, split_bounds(fractions))
+    return {name: np.flatnonzero(chosen == k).tolist() for k, name in enumerate(names)}

@@ -3,39 +3,36 @@
 Outputs (under ``ctx.out``; see docs/artifacts.md): ``all.jsonl`` (the rows after the
 transforms, in source order), one ``<split>.jsonl`` per split, and ``report.json``. The
 same input and spec always give byte-identical files, because the lock pins their md5s.
+
+The data streams through in blocks of ``resources.block_rows`` rows (runners/data/stream.py):
+memory holds a block and a few bytes a row (dedup keys, one band of LSH keys, split hashes),
+never the corpus, and the files do not depend on the block size.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from llmops_spec.dataset import DatasetSpec
+from runners.data.column_stats import value_keys
 from runners.data.contract import Contract
-from runners.data.pipeline import check_transforms, run_transforms
-from runners.data.readers import read_table, source_files
-from runners.data.report import columns_report, split_report
-from runners.data.splits import assign_splits
-from runners.data.table import Table, TransformReport, write_jsonl
+from runners.data.pipeline import check_transforms
+from runners.data.readers import read_blocks, source_files
+from runners.data.report import ColumnsReport, split_report
+from runners.data.splits import choose_splits, row_hashes, split_bounds, stratum_labels
+from runners.data.stream import stream_transforms
+from runners.data.table import Table, TransformReport, row_bytes
 from runners.step import NodeFailed, StepContext, StepResult
 
 REPORT_VERSION = 1
-
-
-def read_source(ctx: StepContext, spec: DatasetSpec, contract: Contract) -> tuple[Table, dict[str, Any]]:
-    """The source rows that keep the columns' contract, and how the report describes where they came from."""
-    columns = spec.column_types
-    if spec.source.dataset is not None:
-        path = ctx.input(spec.source.dataset)
-        table = read_table([path], "jsonl", columns, ctx.root, repository=False, contract=contract)
-        return table, {"dataset": str(spec.source.dataset)}
-    files = source_files(ctx.root, spec.source.path, spec.format)
-    table = read_table(files, spec.format, columns, ctx.root, contract=contract)
-    per_file = Counter(origin.rsplit(":", 1)[0] for origin in table.origins)  # file:line, file: row group G, row R
-    return table, {"path": spec.source.path, "format": spec.format,
-                   "files": [{"file": name, "rows": count} for name, count in per_file.items()]}
 
 
 def split_key_columns(spec: DatasetSpec) -> list[str]:
@@ -52,9 +49,9 @@ def _check_splits(spec: DatasetSpec) -> None:
                          f"declared columns: {', '.join(spec.columns)}", retryable=False)
 
 
-def _metrics(rows_in: int, rejected: int, table: Table, reports: list[TransformReport],
+def _metrics(rows_in: int, rejected: int, rows_out: int, reports: list[TransformReport],
              split_rows: dict[str, int]) -> dict[str, Any]:
-    metrics: dict[str, Any] = {"rows_in": rows_in, "rows_rejected": rejected, "rows_out": len(table)}
+    metrics: dict[str, Any] = {"rows_in": rows_in, "rows_rejected": rejected, "rows_out": rows_out}
     metrics |= {f"rows_{name}": n for name, n in split_rows.items()}
     for report in reports:
         if report.removed:
@@ -64,50 +61,137 @@ def _metrics(rows_in: int, rejected: int, table: Table, reports: list[TransformR
     return metrics
 
 
+def _source(ctx: StepContext, spec: DatasetSpec, contract: Contract, per_file: Counter) -> tuple[Iterator[Table], dict]:
+    """The source's rows in blocks (those that keep the columns' contract), and how the report describes the source;
+    ``per_file`` counts each file's rows as they are read."""
+    block_rows = spec.resources.block_rows
+    if spec.source.dataset is not None:
+        blocks = read_blocks([ctx.input(spec.source.dataset)], "jsonl", spec.column_types, ctx.root, repository=False,
+                             contract=contract, block_rows=block_rows)
+        return blocks, {"dataset": str(spec.source.dataset)}
+    files = source_files(ctx.root, spec.source.path, spec.format)
+    blocks = read_blocks(files, spec.format, spec.column_types, ctx.root, contract=contract, block_rows=block_rows)
+    return blocks, {"path": spec.source.path, "format": spec.format, "files": per_file}
+
+
+def _counted(blocks: Iterator[Table], per_file: Counter) -> Iterator[Table]:
+    for block in blocks:
+        per_file.update(origin.rsplit(":", 1)[0] for origin in block.origins)  # file:line, file: row group G, row R
+        yield block
+
+
+class _Written:
+    """What the pass that writes all.jsonl gathers: rows, column statistics, and each row's split hash and stratum."""
+
+    def __init__(self, spec: DatasetSpec) -> None:
+        self.rows = 0
+        self.columns = ColumnsReport(spec.column_types, spec.nullable)
+        self.splits = spec.splits
+        self.key_columns = split_key_columns(spec)
+        self.hashes: list[np.ndarray] = []
+        self.strata: list[np.ndarray] = []
+        self.labels: dict[bytes, int] = {}
+
+    def add(self, block: Table) -> None:
+        self.rows += len(block)
+        self.columns.add(block.rows)
+        if self.splits is not None:
+            self.hashes.append(np.array(row_hashes(block, self.key_columns, self.splits.seed), dtype=np.uint64))
+            if self.splits.stratify_by:
+                self.strata.append(stratum_labels([row[self.splits.stratify_by] for row in block.rows], self.labels))
+
+
+def _write_all(path: Path, blocks: Iterator[Table], written: _Written) -> None:
+    with open(path, "wb") as out:
+        for block in blocks:
+            out.write(b"".join(row_bytes(row) + b"\n" for row in block.rows))
+            written.add(block)
+
+
+def _write_splits(out: Path, written: _Written, resource: str) -> tuple[dict[str, int], dict[str, Any]]:
+    """Each split's file, its lines copied from all.jsonl in order; the rows of each split and the splits' report."""
+    spec = written.splits
+    names = list(spec.fractions)
+    strata = np.concatenate(written.strata) if spec.stratify_by else None
+    chosen = choose_splits(np.concatenate(written.hashes), strata, split_bounds(spec.fractions))
+    counts = np.bincount(chosen, minlength=len(names) + 1)
+    empty = [name for k, name in enumerate(names) if not counts[k]]
+    if empty:
+        raise NodeFailed(f"{resource}: split {', '.join(empty)} would be empty ({written.rows} rows after the transforms)",
+                         "add data, or give the split a larger fraction", retryable=False)
+    handles = [open(out / f"{name}.jsonl", "wb") for name in names]  # noqa: SIM115 - closed below, all of them
+    try:
+        with open(out / "all.jsonl", "rb") as rows:
+            for split, line in zip(chosen.tolist(), rows):
+                if split < len(names):
+                    handles[split].write(line)
+    finally:
+        for handle in handles:
+            handle.close()
+    texts = {label: value_keys([orjson.loads(key)])[0] for key, label in written.labels.items()}
+    outputs = {}
+    for k, name in enumerate(names):
+        distribution = None
+        if strata is not None:
+            distribution = Counter({texts[label]: int(n) for label, n in enumerate(np.bincount(strata[chosen == k],
+                                                                                                minlength=len(texts))) if n})
+        outputs[name] = split_report(int(counts[k]), written.rows, spec.fractions[name], spec.stratify_by, distribution)
+    report = {"seed": spec.seed, "stratify_by": spec.stratify_by, "hashed_on": written.key_columns,
+              "unassigned": int(counts[len(names)]), "outputs": outputs}
+    return {name: int(counts[k]) for k, name in enumerate(names)}, report
+
+
 def run(ctx: StepContext) -> StepResult:
+    """Prepare the dataset into ``ctx.out``; a prepare that fails leaves nothing there (nor the folder, if it made it)."""
+    made = not ctx.out.exists()
+    try:
+        return _prepare(ctx)
+    except BaseException:
+        if made:
+            shutil.rmtree(ctx.out, ignore_errors=True)
+        else:
+            for written in ctx.out.glob("*.jsonl"):
+                written.unlink()
+        raise
+
+
+def _prepare(ctx: StepContext) -> StepResult:
     spec: DatasetSpec = ctx.spec
     check_transforms(spec.transforms, spec.column_types)
     _check_splits(spec)
     contract = Contract.of(spec)
-    table, source = read_source(ctx, spec, contract)
-    rows_in = len(table)
-    table, reports = run_transforms(table, spec.transforms)
-    if not table.rows:
-        steps = ", ".join(f"{r.transform} -{r.removed}" for r in reports) or "no transforms"
+    per_file: Counter = Counter()
+    source_blocks, source = _source(ctx, spec, contract, per_file)
+    ctx.out.mkdir(parents=True, exist_ok=True)
+    written = _Written(spec)
+    with tempfile.TemporaryDirectory(prefix=".prepare-", dir=ctx.out.parent) as scratch:
+        blocks, reports = stream_transforms(_counted(source_blocks, per_file), spec.transforms, Path(scratch),
+                                            spec.column_types)
+        try:
+            _write_all(ctx.out / "all.jsonl", blocks, written)
+        except NodeFailed:
+            for _ in source_blocks:  # a transform failed on a row: a bad row the reader has yet to reach is told first
+                pass
+            raise
+    rows_in = sum(per_file.values())
+    transforms = reports.result()
+    if not written.rows:
+        steps = ", ".join(f"{r.transform} -{r.removed}" for r in transforms) or "no transforms"
         rejected = f", {contract.count} more rejected" if contract.count else ""
         raise NodeFailed(f"{ctx.resource}: no rows left ({rows_in} read{rejected}; {steps})",
                          "loosen the transforms, or check the source", retryable=False)
-
-    splits: dict[str, list[int]] = {}
-    splits_report: dict[str, Any] | None = None
-    if spec.splits is not None:
-        key_columns = split_key_columns(spec)
-        splits = assign_splits(table, spec.splits.fractions, spec.splits.seed, key_columns, spec.splits.stratify_by)
-        empty = [name for name, picked in splits.items() if not picked]
-        if empty:
-            raise NodeFailed(f"{ctx.resource}: split {', '.join(empty)} would be empty ({len(table)} rows after the transforms)",
-                             "add data, or give the split a larger fraction", retryable=False)
-        splits_report = {
-            "seed": spec.splits.seed, "stratify_by": spec.splits.stratify_by, "hashed_on": key_columns,
-            "unassigned": len(table) - sum(len(p) for p in splits.values()),
-            "outputs": {name: split_report([table.rows[i] for i in picked], len(table), spec.splits.fractions[name],
-                                           spec.splits.stratify_by) for name, picked in splits.items()},
-        }
-
-    ctx.out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(ctx.out / "all.jsonl", table.rows)
-    for name, picked in splits.items():
-        write_jsonl(ctx.out / f"{name}.jsonl", [table.rows[i] for i in picked])
+    split_rows, splits_report = _write_splits(ctx.out, written, ctx.resource) if spec.splits else ({}, None)
+    if "files" in source:
+        source["files"] = [{"file": name, "rows": count} for name, count in per_file.items()]
     report = {"report_version": REPORT_VERSION, "dataset": ctx.resource, "source": source, "rows_in": rows_in,
-              "transforms": [r.to_json() for r in reports], "rows_out": len(table), "splits": splits_report,
-              "columns": columns_report(table.rows, spec.column_types, spec.nullable)}
+              "transforms": [r.to_json() for r in transforms], "rows_out": written.rows, "splits": splits_report,
+              "columns": written.columns.result()}
     if spec.on_error.action == "skip":  # fail rejects nothing that gets this far: its report is as it always was
         report["rejected"] = contract.report()
     (ctx.out / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
 
-    split_rows = {name: len(picked) for name, picked in splits.items()}
     parts = ", ".join(f"{name} {n}" for name, n in split_rows.items())
     summary = (f"{rows_in} rows" + (f" ({contract.count} rejected)" if contract.count else "")
-               + f" -> {len(table)}" + (f" ({parts})" if parts else ""))
-    return StepResult(metrics=_metrics(rows_in, contract.count, table, reports, split_rows), summary=summary,
-                      details={"files": ["all.jsonl", *(f"{n}.jsonl" for n in splits), "report.json"]})
+               + f" -> {written.rows}" + (f" ({parts})" if parts else ""))
+    return StepResult(metrics=_metrics(rows_in, contract.count, written.rows, transforms, split_rows), summary=summary,
+                      details={"files": ["all.jsonl", *(f"{n}.jsonl" for n in split_rows), "report.json"]})
