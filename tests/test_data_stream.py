@@ -77,9 +77,13 @@ def prepared(root: Path, name: str, out: Path, block_rows: int | None = None) ->
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
-def test_the_files_are_the_one_table_prepares_whatever_the_block_size(project, tmp_path, name, data_regression):
+def test_the_files_are_the_one_table_prepares_whatever_the_block_size(project, tmp_path, name, data_regression,
+                                                                      monkeypatch):
+    import runners.steps.prepare as prepare
+
     whole = prepared(project, name, tmp_path / "whole", 1_000_000)
     data_regression.check(whole)  # what the one-table prepare wrote, before prepare streamed
+    monkeypatch.setattr(prepare, "LINES_AT_ONCE", 7)  # split files written a few lines at a time too
     for block_rows in (1, 97, 1000):
         assert prepared(project, name, tmp_path / f"blocks-{block_rows}", block_rows) == whole, block_rows
     report = json.loads((tmp_path / "whole" / "report.json").read_text())

@@ -33,6 +33,7 @@ from runners.data.table import Table, TransformReport, row_bytes
 from runners.step import NodeFailed, StepContext, StepResult
 
 REPORT_VERSION = 1
+LINES_AT_ONCE = 1 << 16  # split files are written this many lines of all.jsonl at a time
 
 
 def split_key_columns(spec: DatasetSpec) -> list[str]:
@@ -61,9 +62,9 @@ def _metrics(rows_in: int, rejected: int, rows_out: int, reports: list[Transform
     return metrics
 
 
-def _source(ctx: StepContext, spec: DatasetSpec, contract: Contract, per_file: Counter) -> tuple[Iterator[Table], dict]:
-    """The source's rows in blocks (those that keep the columns' contract), and how the report describes the source;
-    ``per_file`` counts each file's rows as they are read."""
+def _source(ctx: StepContext, spec: DatasetSpec, contract: Contract) -> tuple[Iterator[Table], dict[str, Any]]:
+    """The source's rows in blocks (those that keep the columns' contract), and how the report describes the source
+    (a path's files and their rows are added once they are read)."""
     block_rows = spec.resources.block_rows
     if spec.source.dataset is not None:
         blocks = read_blocks([ctx.input(spec.source.dataset)], "jsonl", spec.column_types, ctx.root, repository=False,
@@ -71,7 +72,7 @@ def _source(ctx: StepContext, spec: DatasetSpec, contract: Contract, per_file: C
         return blocks, {"dataset": str(spec.source.dataset)}
     files = source_files(ctx.root, spec.source.path, spec.format)
     blocks = read_blocks(files, spec.format, spec.column_types, ctx.root, contract=contract, block_rows=block_rows)
-    return blocks, {"path": spec.source.path, "format": spec.format, "files": per_file}
+    return blocks, {"path": spec.source.path, "format": spec.format}
 
 
 def _counted(blocks: Iterator[Table], per_file: Counter) -> Iterator[Table]:
@@ -122,9 +123,10 @@ def _write_splits(out: Path, written: _Written, resource: str) -> tuple[dict[str
     handles = [open(out / f"{name}.jsonl", "wb") for name in names]  # noqa: SIM115 - closed below, all of them
     try:
         with open(out / "all.jsonl", "rb") as rows:
-            for split, line in zip(chosen.tolist(), rows):
-                if split < len(names):
-                    handles[split].write(line)
+            for start in range(0, len(chosen), LINES_AT_ONCE):  # a slice of the rows' splits at a time, as Python ints
+                for split, line in zip(chosen[start:start + LINES_AT_ONCE].tolist(), rows):  # chosen first: zip stops on it
+                    if split < len(names):
+                        handles[split].write(line)
     finally:
         for handle in handles:
             handle.close()
@@ -161,7 +163,7 @@ def _prepare(ctx: StepContext) -> StepResult:
     _check_splits(spec)
     contract = Contract.of(spec)
     per_file: Counter = Counter()
-    source_blocks, source = _source(ctx, spec, contract, per_file)
+    source_blocks, source = _source(ctx, spec, contract)
     ctx.out.mkdir(parents=True, exist_ok=True)
     written = _Written(spec)
     with tempfile.TemporaryDirectory(prefix=".prepare-", dir=ctx.out.parent) as scratch:
@@ -181,7 +183,7 @@ def _prepare(ctx: StepContext) -> StepResult:
         raise NodeFailed(f"{ctx.resource}: no rows left ({rows_in} read{rejected}; {steps})",
                          "loosen the transforms, or check the source", retryable=False)
     split_rows, splits_report = _write_splits(ctx.out, written, ctx.resource) if spec.splits else ({}, None)
-    if "files" in source:
+    if spec.source.path is not None:
         source["files"] = [{"file": name, "rows": count} for name, count in per_file.items()]
     report = {"report_version": REPORT_VERSION, "dataset": ctx.resource, "source": source, "rows_in": rows_in,
               "transforms": [r.to_json() for r in transforms], "rows_out": written.rows, "splits": splits_report,
