@@ -107,3 +107,25 @@ def test_a_bad_row_the_reader_has_yet_to_reach_is_told_before_a_transforms_failu
         """})
     with pytest.raises(NodeFailed, match=r"data/d.jsonl:31: column 'text' is int 5, expected string"):
         prepared(root, "d", tmp_path / "out")
+
+
+def test_column_statistics_gathered_block_by_block_are_the_whole_columns():
+    """Distinct values merged as blocks add up (several merges here), ranges and means as one pass gives them."""
+    import random
+
+    from runners.data.column_stats import ColumnStats
+
+    rng = random.Random(4)
+    values = [f"v{rng.randrange(150_000)}" for _ in range(300_000)] + [""] * 3
+    stats = ColumnStats("string")
+    for start in range(0, len(values), 1000):
+        stats.add(values[start:start + 1000])
+    whole = ColumnStats("string")
+    whole.add(values)
+    result = stats.result()
+    assert result == whole.result() and result["distinct"] == len(set(values)) and result["empty"] == 3
+    few = ColumnStats("int", nullable=True)
+    for block in ([1, 2, None], [2, 2], [None]):
+        few.add(block)
+    assert few.result() == {"type": "int", "nullable": True, "nulls": 2, "min": 1, "max": 2, "mean": 1.75,
+                            "distinct": 2, "values": {"2": 3, "1": 1}}

@@ -2,8 +2,9 @@
 
 Counts, lengths, ranges and means are running sums (in row order, so a mean is the float that
 one ``sum`` over the whole column gives). Distinct values are counted by a 64-bit BLAKE2b hash of
-each value's text, kept as a sorted numpy array (8 bytes a distinct value, merged a block at a
-time), and a column of at most ``TOP_VALUES`` distinct values also gets its value counts.
+each value's text, kept as a sorted numpy array (8 bytes a distinct value; blocks' hashes are
+merged into it once they add up to its size, so the merging costs n log n over the column, not a
+sort per block), and a column of at most ``TOP_VALUES`` distinct values also gets its value counts.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class ColumnStats:
         self.low: Any = None
         self.high: Any = None
         self.total: Any = 0
-        self.hashes = np.zeros(0, dtype=np.uint64)
+        self.hashes = np.zeros(0, dtype=np.uint64)  # sorted, distinct
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
         self.top: Counter[str] | None = Counter()
 
     def add(self, values: list[Any]) -> None:
@@ -69,13 +72,21 @@ class ColumnStats:
         self.count += len(values)
         keys = value_keys(values)
         digest = b"".join(hashlib.blake2b(key.encode(), digest_size=8).digest() for key in keys)
-        self.hashes = np.union1d(self.hashes, np.frombuffer(digest, dtype=np.uint64))
+        self._pending.append(np.unique(np.frombuffer(digest, dtype=np.uint64)))
+        self._pending_rows += len(self._pending[-1])
+        if self._pending_rows >= max(len(self.hashes), 1 << 16):
+            self._merge()
         if self.top is not None:
             self.top.update(keys)
             if len(self.top) > TOP_VALUES:
                 self.top = None
 
+    def _merge(self) -> None:
+        self.hashes = np.unique(np.concatenate([self.hashes, *self._pending]))
+        self._pending, self._pending_rows = [], 0
+
     def result(self) -> dict[str, Any]:
+        self._merge()
         stats: dict[str, Any] = {"type": self.kind}
         if self.nullable:
             stats["nullable"] = True
