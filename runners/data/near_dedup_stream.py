@@ -84,13 +84,13 @@ class NearDedupPass:
         try:
             for block in blocks:
                 ids = np.fromiter(block.row_ids, dtype=np.int64, count=len(block))
-                found = np.isin(ids, sorted_members)
-                if not found.any():
+                at = np.minimum(np.searchsorted(sorted_members, ids), len(sorted_members) - 1)  # not isin: no sort a block
+                where = np.flatnonzero(sorted_members[at] == ids)
+                if not len(where):
                     continue
-                where = np.flatnonzero(found)
                 sig = signatures([block.rows[i][self.column] for i in where], self.params.num_perm, self.params.shingle_size)
                 rows = np.hstack([sig, band_keys(sig, self.params.bands, self.params.rows_per_band)])
-                places = at_sorted[np.searchsorted(sorted_members, ids[where])]
+                places = at_sorted[at[where]]
                 for place, row in zip(places.tolist(), rows):
                     os.pwrite(fd, row.tobytes(), place * width * 8)
             return self._decide_chunks(fd, members, starts, width)
