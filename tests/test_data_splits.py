@@ -102,3 +102,45 @@ def test_fractions_below_one_leave_the_rest_out(stratify):
     table = make_table(1000, 10)
     picked = assign_splits(table, {"train": 0.5, "eval": 0.1}, 0, ["text"], stratify)
     assert 0.55 < sum(map(len, picked.values())) / 1000 < 0.65
+
+
+def _one_row_at_a_time(hashes: list[int], strata: list[int] | None, bounds: list[float]) -> list[int]:
+    """The rules as the one-table prepare ran them, a row at a time: the reference for ``choose_splits``."""
+    from bisect import bisect_right
+    from collections import defaultdict
+
+    if strata is None:
+        return [bisect_right(bounds, h / 2**64) for h in hashes]
+    chosen = [len(bounds)] * len(hashes)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, stratum in enumerate(strata):
+        groups[stratum].append(i)
+    for members in groups.values():
+        members.sort(key=hashes.__getitem__)
+        start, n = 0, len(members)
+        while start < n:
+            end = start + 1
+            while end < n and hashes[members[end]] == hashes[members[start]]:
+                end += 1
+            for i in members[start:end]:
+                chosen[i] = bisect_right(bounds, (start + end) / 2 / n)
+            start = end
+    return chosen
+
+
+@pytest.mark.parametrize("stratified", [False, True])
+def test_the_vectorized_choice_is_the_row_at_a_time_one(stratified):
+    """Copies (runs of equal hashes) included, strata of every size, fractions that leave rows out."""
+    import numpy as np
+
+    from runners.data.splits import choose_splits, split_bounds
+
+    rng = random.Random(21)
+    hashes = [rng.getrandbits(64) for _ in range(5000)]
+    hashes += [rng.choice(hashes) for _ in range(2000)] + [2**64 - 1, 0, 2**63]
+    strata = [rng.choice([0, 0, 0, 1, 2, 7]) for _ in hashes] + [9] if stratified else None
+    hashes += [rng.getrandbits(64)]
+    bounds = split_bounds({"train": 0.7, "eval": 0.2, "test": 0.05})
+    got = choose_splits(np.array(hashes, dtype=np.uint64), None if strata is None else np.array(strata, dtype=np.int32),
+                        bounds)
+    assert got.tolist() == _one_row_at_a_time(hashes, strata, bounds)

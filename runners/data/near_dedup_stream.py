@@ -12,9 +12,9 @@ three passes that never hold every row's signature:
    computed again from their text and written to a file at their place among the members, then
    the components are decided a chunk at a time (``decide_components``), reading only that chunk.
 
-Peak memory: a block's signatures, one band of keys and ids for every row, the edges, and a
-chunk of candidates; what grows with the corpus is 16 bytes a row in pass 2 and the candidates'
-ids. The files live in the node's scratch.
+Peak memory: a block's signatures, one band of keys and ids for every row, the edges (each
+once, whatever bands it comes from), and a chunk of candidates; what grows with the corpus is 16
+bytes a row in pass 2 and the candidates' ids. The files live in the node's scratch.
 """
 
 from __future__ import annotations
@@ -65,11 +65,19 @@ class NearDedupPass:
             return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
         ids = column("ids-{n:06}.npy")
+        pairs = np.zeros(0, dtype=np.int64)  # each edge once, as left << 32 | right: copies share every band's bucket
+        packed = not len(ids) or int(ids.max()) < 2**31
         left, right = [ids[:0]], [ids[:0]]
         for band in range(self.params.bands):
             edge = bucket_edges(column(f"keys-{{n:06}}-{band:03}.npy").astype(np.uint64), ids)
-            left.append(edge[0])
-            right.append(edge[1])
+            if packed:
+                pairs = np.unique(np.concatenate([pairs, (edge[0] << 32) | edge[1]]))
+            else:
+                left.append(edge[0])
+                right.append(edge[1])
+        del ids
+        if packed:
+            return components(pairs >> 32, pairs & 0xFFFFFFFF)
         return components(np.concatenate(left), np.concatenate(right))
 
     def decide(self, members: np.ndarray, starts: np.ndarray, blocks: Iterable[Table]) -> dict[int, tuple[int, float]]:

@@ -44,30 +44,41 @@ def split_bounds(fractions: dict[str, float]) -> list[float]:
 
 def choose_splits(hashes: np.ndarray, strata: np.ndarray | None, bounds: list[float]) -> np.ndarray:
     """Pure: each row's split, as an index into the fractions (``len(bounds)``: in none), from its identity hash
-    (uint64) and, when stratified, its stratum (any integer label); the rules of this module's docstring."""
+    (uint64) and, when stratified, its stratum (any integer label); the rules of this module's docstring.
+
+    Stratified, the work is per run of equal hashes within a stratum, and each temporary is freed as soon as
+    it is used: a corpus of N rows peaks near 4 x 8 x N bytes here, not at a dozen arrays of N."""
     edges = np.asarray(bounds, dtype=np.float64)
     if strata is None:
-        return np.searchsorted(edges, hashes.astype(np.float64) / 2.0**64, side="right")
+        return np.searchsorted(edges, hashes.astype(np.float64) / 2.0**64, side="right").astype(np.int16)
     n = len(hashes)
     order = np.lexsort((hashes, strata))                    # by stratum, then hash
-    s, h = strata[order], hashes[order]
-    new_stratum = np.r_[True, s[1:] != s[:-1]]
-    new_run = new_stratum | np.r_[True, h[1:] != h[:-1]]      # a run of equal hashes (copies of one row) goes whole
-    stratum_start = np.maximum.accumulate(np.where(new_stratum, np.arange(n), 0))
-    stratum_end = np.r_[np.flatnonzero(new_stratum)[1:], n][np.cumsum(new_stratum) - 1]
-    run_starts = np.flatnonzero(new_run)
-    run_of = np.cumsum(new_run) - 1
-    start = run_starts[run_of] - stratum_start
-    end = np.r_[run_starts[1:], n][run_of] - stratum_start
-    position = (start + end).astype(np.float64) / 2 / (stratum_end - stratum_start)
-    chosen = np.empty(n, dtype=np.int64)
-    chosen[order] = np.searchsorted(edges, position, side="right")
+    s = strata[order]
+    first = np.empty(n, dtype=bool)
+    first[:1] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])              # a stratum starts
+    del s
+    stratum_starts = np.flatnonzero(first)
+    h = hashes[order]
+    first[1:] |= h[1:] != h[:-1]                            # a run of equal hashes (copies of one row) starts: goes whole
+    del h
+    run_starts = np.flatnonzero(first)
+    del first
+    stratum = np.searchsorted(stratum_starts, run_starts, side="right") - 1
+    base = stratum_starts[stratum]
+    size = np.diff(np.append(stratum_starts, n))[stratum]
+    del stratum
+    lengths = np.diff(np.append(run_starts, n))
+    position = ((run_starts - base) * 2 + lengths).astype(np.float64) / 2 / size   # (start + end) / 2 / n, per run
+    del base, size, run_starts
+    chosen = np.empty(n, dtype=np.int16)
+    chosen[order] = np.repeat(np.searchsorted(edges, position, side="right").astype(np.int16), lengths)
     return chosen
 
 
 def stratum_labels(values: list, labels: dict[bytes, int]) -> np.ndarray:
     """Each value's stratum as an integer, numbered as first seen (``labels`` carries the numbering across blocks)."""
-    return np.fromiter((labels.setdefault(orjson.dumps(v), len(labels)) for v in values), dtype=np.int64, count=len(values))
+    return np.fromiter((labels.setdefault(orjson.dumps(v), len(labels)) for v in values), dtype=np.int32, count=len(values))
 
 
 def assign_splits(table: Table, fractions: dict[str, float], seed: int, key_columns: list[str],
