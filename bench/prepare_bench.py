@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -69,7 +68,8 @@ def write_corpus(path: Path, rows: int, seed: int = 0) -> int:
             else:
                 text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 18)))
                 if rng.random() < 0.033:
-                    text += f" reach me at user{i}@example.com" if rng.random() < 0.5 else f" call +1 555 {i % 1000:03} {i % 9000 + 1000}"
+                    email = rng.random() < 0.5
+                    text += f" reach me at user{i}@example.com" if email else f" call +1 555 {i % 1000:03} {i % 9000 + 1000}"
             recent.append(text)
             if len(recent) > 2000:
                 recent.pop(rng.randrange(len(recent)))

@@ -313,13 +313,19 @@ def near_dedup(table: Table, column: str, threshold: float, num_perm: int, shing
     ids = [i for i, row in enumerate(table.rows) if row[column] is not None]  # a null is kept, and compared with none
     dropped = near_duplicates_blocked([(np.array(ids, dtype=np.int64), [table.rows[i][column] for i in ids])], params)
     result = table.take(i for i in range(len(table)) if i not in dropped)
+    shown = list(dropped.items())[:examples]
+    return result, near_dedup_report(column, params, len(table), len(result),
+                                     [(table.origins[i], table.origins[j], s) for i, (j, s) in shown])
+
+
+def near_dedup_report(column: str, params: MinHashLSH, rows_in: int, rows_out: int,
+                      examples: list[tuple[str, str, float]]) -> TransformReport:
+    """A near_dedup's report.json entry; ``examples``: (removed row's origin, kept row's origin, similarity)."""
     details = {
-        "algorithm": f"MinHash ({num_perm} hashes over {shingle_size}-character shingles) with LSH banding "
-                     f"({bands} bands x {rows} rows); similarity is estimated Jaccard",
-        "bands": bands, "rows_per_band": rows,
-        "examples": [{"removed": table.origins[i], "kept": table.origins[j], "similarity": round(s, 4)}
-                     for i, (j, s) in list(dropped.items())[:examples]],
+        "algorithm": f"MinHash ({params.num_perm} hashes over {params.shingle_size}-character shingles) with LSH banding "
+                     f"({params.bands} bands x {params.rows_per_band} rows); similarity is estimated Jaccard",
+        "bands": params.bands, "rows_per_band": params.rows_per_band,
+        "examples": [{"removed": removed, "kept": kept, "similarity": round(s, 4)} for removed, kept, s in examples],
     }
-    report = TransformReport("near_dedup", {"column": column, "threshold": threshold, "num_perm": num_perm,
-                                            "shingle_size": shingle_size}, len(table), len(result), details)
-    return result, report
+    return TransformReport("near_dedup", {"column": column, "threshold": params.threshold, "num_perm": params.num_perm,
+                                          "shingle_size": params.shingle_size}, rows_in, rows_out, details)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from runners.data.dedup import dedup_keys, first_occurrences
+from runners.data.near_dedup import near_dedup_report
 from runners.data.near_dedup_stream import NearDedupPass
 from runners.data.pipeline import apply_transform
 from runners.data.spill import Spill
@@ -111,16 +112,8 @@ def _near_dedup(blocks: Iterator[Table], body: Any, position: int, reports: Repo
     wanted = {i for i, (j, _) in shown} | {j for _, (j, _) in shown}
     origins: dict[int, str] = {}
     yield from spill.blocks(dropped, wanted=wanted, origins=origins)
-    params = near.params
-    details = {
-        "algorithm": f"MinHash ({params.num_perm} hashes over {params.shingle_size}-character shingles) with LSH banding "
-                     f"({params.bands} bands x {params.rows_per_band} rows); similarity is estimated Jaccard",
-        "bands": params.bands, "rows_per_band": params.rows_per_band,
-        "examples": [{"removed": origins[i], "kept": origins[j], "similarity": round(s, 4)} for i, (j, s) in shown],
-    }
-    reports.add(position, TransformReport("near_dedup", {"column": body.column, "threshold": body.threshold,
-                                                         "num_perm": body.num_perm, "shingle_size": body.shingle_size},
-                                          spill.rows, spill.rows - len(dropped), details))
+    reports.add(position, near_dedup_report(body.column, near.params, spill.rows, spill.rows - len(dropped),
+                                            [(origins[i], origins[j], s) for i, (j, s) in shown]))
 
 
 def _joined(parts: list[np.ndarray], empty_shape: tuple[int, ...], dtype: type) -> np.ndarray:
