@@ -18,6 +18,7 @@ import orjson
 
 from compiler.audit.applylog import APPLY_LOG_NAME, GENESIS, chain_record, check_record_fields, log_key, read_log_bytes
 from compiler.audit.chain import verify_chain
+from compiler.llmops_dir import llmops_dir
 from runners.files import write_atomic
 
 
@@ -55,7 +56,7 @@ class LogWriter:
         if problems:
             raise ValueError(f"apply log record: {'; '.join(problems)}")
         line = chain_record(record, self._count + 1, self._head, self.key)
-        write_atomic(self.root / APPLY_LOG_NAME, (self._raw + line).decode("utf-8"))
+        write_atomic(self.root / APPLY_LOG_NAME, (self._raw + line).decode("utf-8"), llmops_dir(self.root, "tmp"))
         stored = orjson.loads(line)
         self._raw += line
         self._count += 1

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from compiler.llmops_dir import llmops_dir
+
 
 @dataclass(frozen=True)
 class Committed:
@@ -188,7 +190,8 @@ def write_dvc_file(repo: Any, committed: Committed) -> Path:
     dvc_file = folder.with_name(folder.name + ".dvc")
     text = dvc_file_text(folder.name, committed.md5, committed.size, committed.nfiles)
     if not _same_text(dvc_file, text):
-        tmp = dvc_file.with_name(f".{dvc_file.name}.{os.getpid()}.tmp")  # open(), not mkstemp: the umask's mode, as dvc's
+        # in .llmops/tmp (git-ignored), not beside the .dvc file; open(), not mkstemp: the umask's mode, as dvc's
+        tmp = llmops_dir(Path(repo.root_dir), "tmp") / f".{dvc_file.name}.{os.getpid()}.tmp"
         try:
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, dvc_file)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from compiler.llmops_dir import llmops_dir
 from compiler.lockfile import LOCK_NAME, LOCK_VERSION, Lock, LockEntry, read_lock
 from runners.files import write_atomic
 
@@ -105,7 +106,7 @@ class LockWriter:
         return self._write({nid: e for nid, e in self.lock.nodes.items() if nid != node_id})
 
     def _write(self, nodes: dict[str, LockEntry]) -> Lock:
-        write_atomic(self.root / LOCK_NAME, lock_text(nodes, self._encoded))
+        write_atomic(self.root / LOCK_NAME, lock_text(nodes, self._encoded), llmops_dir(self.root, "tmp"))
         self.lock = Lock(nodes)
         return self.lock
 

@@ -155,3 +155,19 @@ def test_the_apply_loop_lands_every_node_from_the_remote_on_an_in_process_execut
     assert (specs / "artifacts/dataset/d/prepare.dvc").read_text().count(md5) == 1
     assert (specs / "artifacts/dataset/d/prepare/all.jsonl").read_text().count("\n") == 2
     assert not list((tmp_path / "worker-scratch").iterdir()), "each task's scratch is removed"
+
+
+def test_a_dvc_file_is_written_through_a_temp_file_git_does_not_see(specs, tmp_path, monkeypatch):
+    import os
+
+    renamed: list[tuple[Path, Path]] = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (renamed.append((Path(src), Path(dst))), real(src, dst)))
+    store = Store(specs)
+    try:
+        manifest = push_folder(store.remote(), write_project(tmp_path / "out", {"prompt.json": "{}\n"}), "Prompt/p:prompt")
+        store.land_many({"p": (specs / "artifacts/prompt/p/prompt", manifest)}, fetch=False)
+    finally:
+        store.close()
+    (src, _), = [(s, d) for s, d in renamed if d.name == "prompt.dvc"]
+    assert src.parent == specs / ".llmops" / "tmp", "not beside the .dvc file, where git add -A would pick it up"

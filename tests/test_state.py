@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,19 @@ def test_the_lock_writer_writes_what_lock_to_json_writes_without_rereading(tmp_p
             assert text == Lock(lock.nodes).to_json()
             assert read_lock(tmp_path)[0].nodes == lock.nodes
     assert read_lock(tmp_path)[0].nodes == {}
+
+
+def test_state_is_written_through_temp_files_in_llmops_own_folder(tmp_path, monkeypatch):
+    """The lock and the apply log: a write killed before its rename leaves its temp file in .llmops/tmp, which git
+    ignores, never beside llmops.lock where `git add -A` would commit it."""
+    import runners.files as files
+    from state_helpers import write_vouched_lock
+
+    renamed: list[tuple[Path, Path]] = []
+    real = files.os.replace
+    monkeypatch.setattr(files.os, "replace", lambda src, dst: (renamed.append((Path(src), Path(dst))), real(src, dst)))
+    write_vouched_lock(tmp_path, {"Dataset/a:prepare": LockEntry("f1", "prepare", "Dataset/a")})
+    state = [(src, dst) for src, dst in renamed if dst.parent == tmp_path]
+    assert sorted(dst.name for _, dst in state) == ["llmops.applies.jsonl", "llmops.lock"]
+    assert all(src.parent == tmp_path / ".llmops" / "tmp" for src, _ in state), state
+    assert (tmp_path / ".llmops" / ".gitignore").read_text() == "*\n"
