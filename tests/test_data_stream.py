@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import orjson
 import pytest
 from conftest import write_project
 
@@ -21,6 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from corpus import generate  # noqa: E402  (bench/corpus.py: planted near-duplicates)
 
 pytestmark = pytest.mark.slow
+
+# report.json's md5 as the one-table prepare wrote it, before the dedups reported their duplicate clusters
+ONE_TABLE_REPORTS = {"hashed": "241b0c6867970d4b1aba9f265dc9ffce", "stratified": "94b7008e83c71565fca0a1fc6cf10d1f"}
 
 TRANSFORMS = """\
   transforms:
@@ -89,6 +93,13 @@ def test_the_files_are_the_one_table_prepares_whatever_the_block_size(project, t
     report = json.loads((tmp_path / "whole" / "report.json").read_text())
     removed = {t["transform"]: t["removed"] for t in report["transforms"]}
     assert removed["dedup"] and removed["near_dedup"] and report["transforms"][1]["rows_changed"], removed
+    dedup, near = report["transforms"][0], report["transforms"][2]
+    assert 0 < dedup["clusters"] <= dedup["removed"] and 0 < near["clusters"] <= near["removed"]
+    assert [sorted(e) for e in dedup["examples"]] == [["kept", "removed"]] * 5
+    for added in (dedup.pop("clusters"), dedup.pop("examples"), near.pop("clusters")):
+        assert added
+    before = hashlib.md5(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n").hexdigest()
+    assert before == ONE_TABLE_REPORTS[name], "without the duplicate clusters, the report the one-table prepare wrote"
 
 
 def test_a_bad_row_the_reader_has_yet_to_reach_is_told_before_a_transforms_failure(tmp_path):

@@ -315,16 +315,18 @@ def near_dedup(table: Table, column: str, threshold: float, num_perm: int, shing
     result = table.take(i for i in range(len(table)) if i not in dropped)
     shown = list(dropped.items())[:examples]
     return result, near_dedup_report(column, params, len(table), len(result),
-                                     [(table.origins[i], table.origins[j], s) for i, (j, s) in shown])
+                                     [(table.origins[i], table.origins[j], s) for i, (j, s) in shown],
+                                     len({j for j, _ in dropped.values()}))
 
 
 def near_dedup_report(column: str, params: MinHashLSH, rows_in: int, rows_out: int,
-                      examples: list[tuple[str, str, float]]) -> TransformReport:
-    """A near_dedup's report.json entry; ``examples``: (removed row's origin, kept row's origin, similarity)."""
+                      examples: list[tuple[str, str, float]], clusters: int) -> TransformReport:
+    """A near_dedup's report.json entry; ``examples``: (removed row's origin, kept row's origin, similarity);
+    ``clusters``: the kept rows that at least one dropped row resembled."""
     details = {
         "algorithm": f"MinHash ({params.num_perm} hashes over {params.shingle_size}-character shingles) with LSH banding "
                      f"({params.bands} bands x {params.rows_per_band} rows); similarity is estimated Jaccard",
-        "bands": params.bands, "rows_per_band": params.rows_per_band,
+        "bands": params.bands, "rows_per_band": params.rows_per_band, "clusters": clusters,
         "examples": [{"removed": removed, "kept": kept, "similarity": round(s, 4)} for removed, kept, s in examples],
     }
     return TransformReport("near_dedup", {"column": column, "threshold": params.threshold, "num_perm": params.num_perm,

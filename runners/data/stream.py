@@ -20,14 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from runners.data.dedup import dedup_keys, first_occurrences
+from runners.data.dedup import EXAMPLES, dedup_keys, dedup_report, first_occurrences
 from runners.data.near_dedup import near_dedup_report
 from runners.data.near_dedup_stream import NearDedupPass
 from runners.data.pipeline import apply_transform
 from runners.data.spill import Spill
 from runners.data.table import Table, TransformReport
-
-EXAMPLES = 5  # near-duplicate pairs a near_dedup report shows
 
 
 class Reports:
@@ -93,10 +91,12 @@ def _dedup(blocks: Iterator[Table], columns: list[str], position: int, reports: 
         spill.append(block)
         keys.append(dedup_keys(block, columns))
         ids.append(np.fromiter(block.row_ids, dtype=np.int64, count=len(block)))
-    dropped = set(first_occurrences(_joined(keys, (0, 2), np.uint64), _joined(ids, (0,), np.int64)).tolist())
+    dropped, kept = first_occurrences(_joined(keys, (0, 2), np.uint64), _joined(ids, (0,), np.int64))
     del keys, ids  # 24 bytes a row: not kept while the rest of the stream runs
-    reports.add(position, TransformReport("dedup", {"columns": columns}, spill.rows, spill.rows - len(dropped)))
-    yield from spill.blocks(dropped)
+    wanted = set(dropped[:EXAMPLES].tolist()) | set(kept[:EXAMPLES].tolist())
+    origins: dict[int, str] = {}
+    yield from spill.blocks(set(dropped.tolist()), wanted=wanted, origins=origins)
+    reports.add(position, dedup_report(columns, spill.rows, dropped, kept, origins))
 
 
 def _near_dedup(blocks: Iterator[Table], body: Any, position: int, reports: Reports, spill: Spill,
@@ -113,7 +113,8 @@ def _near_dedup(blocks: Iterator[Table], body: Any, position: int, reports: Repo
     origins: dict[int, str] = {}
     yield from spill.blocks(dropped, wanted=wanted, origins=origins)
     reports.add(position, near_dedup_report(body.column, near.params, spill.rows, spill.rows - len(dropped),
-                                            [(origins[i], origins[j], s) for i, (j, s) in shown]))
+                                            [(origins[i], origins[j], s) for i, (j, s) in shown],
+                                            len({j for j, _ in dropped.values()})))
 
 
 def _joined(parts: list[np.ndarray], empty_shape: tuple[int, ...], dtype: type) -> np.ndarray:
