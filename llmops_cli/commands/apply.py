@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,13 @@ def _apply(ctx: click.Context, compilation: Any, saved: dict[str, Any], prints: 
     if not pull and any(item.status == "applied" and item.step != "deploy" for item in report.nodes):
         click.echo("Artifacts were checked on the DVC remote, not brought here: `llmops pull` restores them "
                    "(or apply with --pull).")
+    if report.interrupted:
+        # Everything is written (lock, apply log, summary). Leave now: Ray's core worker can abort the process
+        # in its teardown (a RAY_CHECK, exit 1) when the reply of a task cancelled by force races the cancel,
+        # which would turn Ctrl-C's 130 into an error.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(report.exit_code)
     return report.exit_code
 
 
