@@ -33,6 +33,19 @@ def artifact_md5(store: Store, entry: LockEntry | None) -> str | None:
     return md5 if isinstance(md5, str) else None
 
 
+def pinned_json(store: Store, entry: LockEntry | None, relpath: str) -> dict[str, Any]:
+    """The JSON object ``relpath`` of the artifact ``entry`` pins, read from the DVC cache or remote and checked against
+    its md5, never the workspace's copy. Raises Unverified, or ValueError ("<relpath> is not JSON" / "... is not an
+    object")."""
+    try:
+        body = json.loads(read_verified_file(store, artifact_md5(store, entry) or "", relpath))
+    except ValueError:
+        raise ValueError(f"{relpath} is not JSON") from None
+    if not isinstance(body, dict):
+        raise ValueError(f"{relpath} is not an object")
+    return body
+
+
 def model_binding(project: Project, graph: GraphView, prints: dict[str, Fingerprint], lock: Lock, store: Store,
                   evaluate_node: str) -> dict[str, Any]:
     """What an evaluate node records of the model it evaluates: its node, fingerprint and artifact md5."""
@@ -68,13 +81,11 @@ def gates_block(project: Project, graph: GraphView, prints: dict[str, Fingerprin
         if model_node and eval_entry.inputs.get(model_node) != prints[model_node].value:
             return f"{gate} evaluated another version of {spec.model}"
         try:
-            evaluation = json.loads(read_verified_file(store, artifact_md5(store, eval_entry) or "", "metrics.json"))
+            evaluation = pinned_json(store, eval_entry, "metrics.json")
         except Unverified as exc:
             return f"{gate}: its evaluation cannot be verified: {exc}"
-        except ValueError:
-            return f"{gate}: its evaluation's metrics.json is not JSON"
-        if not isinstance(evaluation, dict):
-            return f"{gate}: its evaluation's metrics.json is not an object"
+        except ValueError as exc:
+            return f"{gate}: its evaluation's {exc}"
         problem = _binding_problem(store, lock, gate, spec.model, model_node, evaluation, prints)
         if problem:
             return problem

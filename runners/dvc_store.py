@@ -241,11 +241,7 @@ class Store:
                     continue
                 final, manifest = landable[key]
                 self.repo.cache.local.add_bytes(manifest.oid, got)  # the tree is known here; its files stay on the remote
-                if final.is_symlink() or final.is_file():
-                    final.unlink()
-                elif final.exists():
-                    shutil.rmtree(final)
-                final.parent.mkdir(parents=True, exist_ok=True)
+                _clear(final)
                 write_dvc_file(self.repo, Committed(final, HashInfo("md5", manifest.oid), manifest.size, manifest.nfiles))
                 results[key] = manifest.oid
         return results
@@ -262,11 +258,7 @@ class Store:
             return NodeFailed(f"{rel} was not landed: what the remote holds ({committed.md5}, {committed.nfiles} "
                               f"files) is not what the task reported ({manifest.oid}, {manifest.nfiles} files)",
                               "rerun apply (the node runs again)")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.is_symlink() or final.is_file():
-            final.unlink()
-        elif final.exists():
-            shutil.rmtree(final)
+        _clear(final)
         tmp.rename(final)
         links.moved(tmp, final)
         write_dvc_file(self.repo, replace(committed, folder=final))
@@ -334,6 +326,15 @@ class RemoteRefused(ValueError):
     def __init__(self, message: str, hint: str) -> None:
         super().__init__(message)
         self.message, self.hint = message, hint
+
+
+def _clear(final: Path) -> None:
+    """Make way for an artifact folder at ``final`` (an older version, a file or a link there goes; its parent is made)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.is_symlink() or final.is_file():
+        final.unlink()
+    elif final.exists():
+        shutil.rmtree(final)
 
 
 def check_remote_settings(remote: str | None, endpoint_url: str | None) -> None:

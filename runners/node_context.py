@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -89,17 +88,16 @@ def _served_model(store: Store, lock: Lock, model_node: str | None) -> dict[str,
 def _served_prompt(store: Store, lock: Lock, prompt_node: str) -> dict[str, Any]:
     """The prompt.json a deployment serves, as the lock pins it: read from the DVC cache or remote and checked
     against its md5 (the workspace need not hold it, and its copy is not trusted)."""
-    from runners.deploy_gates import artifact_md5
-    from runners.verified_read import Unverified, read_verified_file
+    from runners.deploy_gates import pinned_json
+    from runners.verified_read import Unverified
 
     try:
-        prompt = json.loads(read_verified_file(store, artifact_md5(store, lock.nodes.get(prompt_node)) or "", "prompt.json"))
-    except (Unverified, ValueError) as exc:
+        return pinned_json(store, lock.nodes.get(prompt_node), "prompt.json")
+    except Unverified as exc:
         raise NodeFailed(f"{prompt_node}'s prompt.json cannot be read: {exc}",
                          "apply the prompt again (`llmops plan` shows it)", retryable=False) from None
-    if not isinstance(prompt, dict):
-        raise NodeFailed(f"{prompt_node}'s prompt.json is not an object", "apply the prompt again", retryable=False)
-    return prompt
+    except ValueError as exc:
+        raise NodeFailed(f"{prompt_node}'s {exc}", "apply the prompt again", retryable=False) from None
 
 
 def _redacted(spec: Any) -> Any:
@@ -121,15 +119,12 @@ def _evaluation(store: Store, lock: Lock, gate: Ref) -> dict[str, Any]:
     """The metrics a gate judged (its evaluate step's metrics.json, as the lock pins it: read from the DVC cache or
     remote and checked against its md5, never the workspace's copy), kept in the deployment's lock entry as its
     baseline."""
-    from runners.deploy_gates import artifact_md5
-    from runners.verified_read import Unverified, read_verified_file
+    from runners.deploy_gates import pinned_json
+    from runners.verified_read import Unverified
 
     try:
-        body = json.loads(read_verified_file(store, artifact_md5(store, lock.nodes.get(f"{gate}:evaluate")) or "",
-                                             "metrics.json"))
+        body = pinned_json(store, lock.nodes.get(f"{gate}:evaluate"), "metrics.json")
     except (Unverified, ValueError):
-        return {}
-    if not isinstance(body, dict):
         return {}
     return {"n": body.get("n"), "metrics": body.get("metrics", {}), "counts": body.get("counts", {})}
 

@@ -3,9 +3,9 @@
 For the nodes that finished together (one batch): their pushed folders are checked on the
 remote in place, or brought from it into the DVC cache and the workspace (``pull``), in one
 landing, each against its task's manifest, and given their ``.dvc`` files (``Store.land_many``;
-a node's land_s is its share of that landing's time); then one write-ahead ``landing`` record names the entries about to be
-written (every lock entry is vouched for at every instant, even when the run is killed:
-compiler/state_trust.py), and llmops.lock is written once, atomically. A node whose folder
+a node's land_s is its share of that landing's time); then one write-ahead ``landing`` record
+names the entries about to be written (every lock entry is vouched for at every instant, even
+when the run is killed: compiler/state_trust.py), and llmops.lock is written once, atomically. A node whose folder
 cannot be landed fails with its own message; the others of the batch land.
 """
 
