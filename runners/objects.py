@@ -168,6 +168,11 @@ def _folder_files(odb: Any, oid: str, target: Path, what: str) -> list[tuple[str
         entries = listing_entries(_cat(odb, oid, what), oid)
     except ValueError as exc:
         raise NodeFailed(f"{what}: {exc}", _HINT_DAMAGED, retryable=False) from None
+    return _placed(entries, target, what)
+
+
+def _placed(entries: list[tuple[str, str]], target: Path, what: str) -> list[tuple[str, Path, str]]:
+    """A listing's ``(relpath, md5)`` entries as ``(md5, where it goes under target, its name)``; ``target`` is made."""
     target.mkdir(parents=True, exist_ok=True)
     return [(md5, target / rel, f"{what}/{rel}") for rel, md5 in entries]
 
@@ -210,9 +215,7 @@ def fetch_folders(address: RemoteAddress | Any, folders: dict[str, tuple[Manifes
         for key, listed in zip(keys, pool.map(lambda k: _checked_listing(odb, folders[k][0], names[k]), keys)):
             outcome[key] = listed if isinstance(listed, NodeFailed) else 0
             if not isinstance(listed, NodeFailed):
-                target = folders[key][1]
-                target.mkdir(parents=True, exist_ok=True)
-                files += [(key, md5, target / rel, f"{names[key]}/{rel}") for rel, md5 in listed[1]]
+                files += [(key, *placed) for placed in _placed(listed[1], folders[key][1], names[key])]
 
         def download(item: tuple[str, str, Path, str]) -> tuple[str, NodeFailed | int]:
             key, md5, target, what = item
